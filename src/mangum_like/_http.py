@@ -1,0 +1,105 @@
+"""One HTTP request through the application: receive/send, the response, and faults.
+
+ASGI HTTP spec: the request body arrives as one ``http.request`` message (Lambda hands over the
+whole body at once); ``http.disconnect`` follows once the response is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ._exceptions import UnexpectedMessage
+from ._types import ASGIApp, Headers, Message, Scope
+
+logger = logging.getLogger("mangum_like")
+
+_PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+# Cycle states
+_REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
+
+
+class HTTPCycle:
+    """The receive/send pair of one request; collects the response as the app sends it."""
+
+    __slots__ = ("body", "chunks", "done", "headers", "make_event", "state", "status")
+
+    def __init__(self, body: bytes, make_event: Any) -> None:
+        self.body: bytes | None = body
+        self.state = _REQUEST
+        self.status = 500
+        self.headers: Headers = []
+        self.chunks: list[bytes] = []
+        self.make_event = make_event  # creates a loop-native Event, only if ever needed
+        self.done: Any = None
+
+    async def receive(self) -> Message:
+        body = self.body
+        if body is not None:
+            self.body = None
+            return {"type": "http.request", "body": body, "more_body": False}
+        if self.state != _COMPLETE:
+            # The app listens for a disconnect while it responds (Starlette's streaming
+            # responses do): the client stays until the response is complete.
+            if self.done is None:
+                self.done = self.make_event()
+            await self.done.wait()
+        return dict(_DISCONNECT)
+
+    async def send(self, message: Message) -> None:
+        kind = message.get("type")
+        state = self.state
+        if kind == "http.response.body" and state == _STREAMING:
+            chunk = message.get("body", b"")
+            if chunk:
+                self.chunks.append(bytes(chunk))
+            if not message.get("more_body", False):
+                self.state = _COMPLETE
+                if self.done is not None:
+                    self.done.set()
+        elif kind == "http.response.start" and state == _REQUEST:
+            self.status = int(message["status"])
+            self.headers = list(message.get("headers", ()))
+            self.state = _STREAMING
+        elif state == _COMPLETE:
+            raise UnexpectedMessage(f"the app sent {kind!r} after the response was complete")
+        else:
+            expected = "http.response.start" if state == _REQUEST else "http.response.body"
+            raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
+
+
+def error_response(status: int, text: str) -> tuple[int, Headers, bytes]:
+    return status, list(_PLAIN), text.encode("utf-8")
+
+
+async def run_http(
+    app: ASGIApp, scope: Scope, body: bytes, make_event: Any
+) -> tuple[int, Headers, bytes]:
+    """Drive the app through one request and return its response, or a 500 when it fails."""
+    cycle = HTTPCycle(body, make_event)
+    try:
+        await app(scope, cycle.receive, cycle.send)
+    except Exception:
+        if cycle.state != _COMPLETE:
+            logger.exception(
+                "The app raised before completing the response to %s %s; answering 500",
+                scope.get("method"),
+                scope.get("path"),
+            )
+            return error_response(500, "Internal Server Error")
+        logger.exception(
+            "The app raised after completing the response to %s %s; the response stands",
+            scope.get("method"),
+            scope.get("path"),
+        )
+    if cycle.state != _COMPLETE:
+        logger.error(
+            "The app returned without completing a response to %s %s; answering 500",
+            scope.get("method"),
+            scope.get("path"),
+        )
+        return error_response(500, "Internal Server Error")
+    chunks = cycle.chunks
+    return cycle.status, cycle.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)

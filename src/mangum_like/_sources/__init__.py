@@ -1,0 +1,104 @@
+"""Event sources: which source an event comes from, and the source objects themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._exceptions import UnsupportedEvent
+from .._types import Headers, LambdaConfig, LambdaContext, LambdaEvent, LambdaResult, Scope
+from ._alb import ALB
+from ._apigateway import APIGatewayV1, APIGatewayV2
+from ._base import EventSource, SourceConfig
+
+__all__ = ["EventSource", "SourceConfig", "Sources"]
+
+SUPPORTED = (
+    "API Gateway REST API and HTTP API payload 1.0, HTTP API payload 2.0, "
+    "Lambda Function URL, Application Load Balancer"
+)
+
+
+class CustomSource:
+    """Adapts a Mangum-compatible handler class (``infer``, ``scope``, ``body``, ``__call__``)."""
+
+    __slots__ = ("handler_class", "lambda_config", "name")
+
+    def __init__(self, handler_class: Any, lambda_config: LambdaConfig) -> None:
+        self.handler_class = handler_class
+        self.lambda_config = lambda_config
+        self.name = getattr(handler_class, "__name__", repr(handler_class))
+
+    def infer(self, event: Any, context: LambdaContext) -> bool:
+        return bool(self.handler_class.infer(event, context, self.lambda_config))
+
+    def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
+        handler = self.handler_class(event, context, self.lambda_config)
+        return handler.scope, handler.body
+
+    def response(
+        self,
+        event: LambdaEvent,
+        context: LambdaContext,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> LambdaResult:
+        handler = self.handler_class(event, context, self.lambda_config)
+        result: LambdaResult = handler({"status": status, "headers": headers, "body": body})
+        return result
+
+
+class Sources:
+    """Tells which source an event comes from: custom handlers first, then by structure.
+
+    The checks are a few key lookups, ordered so that lookalikes never pass: ALB and API
+    Gateway authorizer and WebSocket events also carry ``httpMethod`` and ``path``.
+    """
+
+    __slots__ = ("alb", "custom", "v1", "v2")
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        custom_handlers: Sequence[Any],
+        lambda_config: LambdaConfig,
+    ) -> None:
+        self.custom = tuple(CustomSource(cls, lambda_config) for cls in custom_handlers)
+        self.v1 = APIGatewayV1(config)
+        self.v2 = APIGatewayV2(config)
+        self.alb = ALB(config)
+
+    def detect(self, event: Any, context: LambdaContext) -> EventSource:
+        for custom in self.custom:
+            if custom.infer(event, context):
+                return custom
+        if isinstance(event, dict):
+            request_context = event.get("requestContext")
+            if isinstance(request_context, dict):
+                if "elb" in request_context:
+                    return self.alb
+                if "http" in request_context:
+                    # Lambda authorizers for HTTP APIs share the 2.0 shape but name a route.
+                    if "routeArn" not in event and "rawPath" in event:
+                        return self.v2
+                elif "eventType" in request_context:
+                    pass  # WebSocket API: CONNECT / MESSAGE / DISCONNECT
+                elif "httpMethod" in event and "path" in event and "methodArn" not in event:
+                    return self.v1
+            elif "httpMethod" in event and "path" in event and "methodArn" not in event:
+                return self.v1
+        raise unsupported(event)
+
+
+def unsupported(event: Any) -> UnsupportedEvent:
+    if isinstance(event, dict):
+        keys = sorted(str(key) for key in event)
+        seen = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "") if keys else "none"
+        what = f"an event with top-level keys: {seen}"
+    else:
+        what = f"an event of type {type(event).__name__}"
+    return UnsupportedEvent(
+        f"mangum_like cannot tell which HTTP source sent {what}. Supported sources: "
+        f"{SUPPORTED}. Pass custom_handlers=[...] to handle other events."
+    )

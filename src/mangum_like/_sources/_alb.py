@@ -1,0 +1,140 @@
+"""Application Load Balancer targets, in single- and multi-value headers mode.
+
+Formats: "Lambda functions as targets" (Elastic Load Balancing user guide). ALB hands over the
+query string and path as the client sent them, percent-encoding included, and appends the
+client's address last to X-Forwarded-For.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any, cast
+
+from .._types import ALBEvent, Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
+from ._base import (
+    SourceConfig,
+    add_headers,
+    check_size,
+    decode_body,
+    encode_body,
+    group_headers,
+    header_text,
+    make_scope,
+    reason,
+    require_str,
+    segment_prefix,
+    split_path,
+)
+
+logger = logging.getLogger("mangum_like")
+
+
+def _verbatim_query(params: dict[str, Any] | None) -> bytes:
+    if not params:
+        return b""
+    parts = []
+    for key, values in params.items():
+        if not isinstance(values, list):
+            values = [values]
+        for value in values:
+            parts.append(f"{key}={header_text(value)}")
+    return "&".join(parts).encode("utf-8")
+
+
+def case_variants(name: str) -> Iterator[str]:
+    """Distinct casings of a header name, lower case first: ``set-cookie``, ``Set-cookie``, ..."""
+    letters = [i for i, char in enumerate(name) if char.isalpha()]
+    for mask in range(1 << len(letters)):
+        chars = list(name)
+        for bit, index in enumerate(letters):
+            if mask >> bit & 1:
+                chars[index] = chars[index].upper()
+        yield "".join(chars)
+
+
+class ALB:
+    """An Application Load Balancer target group with a Lambda target."""
+
+    name = "Application Load Balancer"
+
+    __slots__ = ("config", "hinted")
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+        self.hinted = False
+
+    def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
+        typed = cast(ALBEvent, event)
+        method = require_str(typed.get("httpMethod"), "httpMethod")
+        path, raw_path = split_path(require_str(typed.get("path"), "path"))
+        base = self.config.api_gateway_base_path
+        root_path = base if base and segment_prefix(path, base) else ""
+        headers: Headers = []
+        found: dict[str, str] = {}
+        multi = typed.get("multiValueHeaders")
+        add_headers(headers, found, typed.get("headers"), multi)
+        if "multiValueQueryStringParameters" in typed:
+            query = _verbatim_query(typed.get("multiValueQueryStringParameters"))
+        else:
+            query = _verbatim_query(typed.get("queryStringParameters"))
+        forwarded = found.get("x-forwarded-for")
+        scope = make_scope(
+            event,
+            context,
+            method=method,
+            path=path,
+            raw_path=raw_path,
+            root_path=root_path,
+            query_string=query,
+            headers=headers,
+            found=found,
+            client_ip=forwarded.rpartition(",")[2].strip() if forwarded else None,
+            protocol=None,
+            domain_name=None,
+        )
+        return scope, decode_body(typed.get("body"), typed.get("isBase64Encoded"))
+
+    def response(
+        self,
+        event: LambdaEvent,
+        context: LambdaContext,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> LambdaResult:
+        grouped = group_headers(headers, self.config)
+        text, is_base64 = encode_body(body, grouped, self.config)
+        result: LambdaResult = {
+            "statusCode": status,
+            "statusDescription": f"{status} {reason(status)}".rstrip(),
+        }
+        if "multiValueHeaders" in event:
+            result["multiValueHeaders"] = grouped
+        else:
+            result["headers"] = self._single_value_headers(grouped)
+        result["body"] = text
+        result["isBase64Encoded"] = is_base64
+        check_size(result, text, is_base64)
+        return result
+
+    def _single_value_headers(self, grouped: dict[str, list[str]]) -> dict[str, str]:
+        single: dict[str, str] = {}
+        for name, values in grouped.items():
+            if len(values) == 1:
+                single[name] = values[0]
+                continue
+            # ALB treats header names case-insensitively but passes each casing through as its
+            # own header line, so every value (Set-Cookie above all) reaches the client.
+            for variant, value in zip(islice(case_variants(name), len(values)), values):
+                single[variant] = value
+            if not self.hinted:
+                self.hinted = True
+                logger.warning(
+                    "The response repeats the %r header; in single-value mode each value is sent "
+                    "under a different casing of the name. Enable multi-value headers on the ALB "
+                    "target group to receive them as a list.",
+                    name,
+                )
+        return single

@@ -1,0 +1,328 @@
+"""What every event source shares: the protocol, request parsing and response encoding.
+
+Data flows one way: a source turns its event into an ASGI scope and body, and later turns the
+app's response into the result its AWS caller expects. Sources know nothing about event loops.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
+
+from .._exceptions import InvalidRequest
+from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
+
+logger = logging.getLogger("mangum_like")
+
+#: Lambda refuses a buffered response whose JSON payload exceeds 6 MiB + 100 bytes
+#: ("Exceeded maximum allowed payload size (6291556 bytes)").
+MAX_RESULT_BYTES = 6_291_556
+
+# Content types sent as text: textual families and the common structured-text types.
+_TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/javascript",
+        "application/ecmascript",
+        "application/xml",
+        "application/xhtml+xml",
+        "application/x-www-form-urlencoded",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+        "image/svg+xml",
+    }
+)
+_TEXT_SUFFIXES = ("+json", "+xml", "+yaml")
+
+# Characters kept as they are when a raw path must be re-encoded (RFC 3986 pchar, "/" and "%").
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+# Header names a source reads while it converts the headers, to fill the scope.
+_SCOPE_HEADERS = frozenset({"host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-for"})
+
+
+class EventSource(Protocol):
+    """One AWS event source: request mapping in, result mapping out."""
+
+    name: str
+
+    def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
+        """The ASGI http scope and the whole request body; ``InvalidRequest`` on bad data."""
+        ...
+
+    def response(
+        self,
+        event: LambdaEvent,
+        context: LambdaContext,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> LambdaResult:
+        """The Lambda result that carries the response back to the event's caller."""
+        ...
+
+
+class SourceConfig:
+    """The handler options that shape requests and results, prepared once per handler."""
+
+    __slots__ = ("api_gateway_base_path", "exclude_headers", "text_cache", "text_mime_types")
+
+    def __init__(
+        self,
+        api_gateway_base_path: str,
+        text_mime_types: Iterable[str],
+        exclude_headers: Iterable[str],
+    ) -> None:
+        base = "/" + api_gateway_base_path.strip("/")
+        self.api_gateway_base_path = "" if base == "/" else base
+        self.text_mime_types = frozenset(t.strip().lower() for t in text_mime_types)
+        self.exclude_headers = frozenset(h.strip().lower() for h in exclude_headers)
+        # content-type value -> is it text; a handful of values recur, so remember them.
+        self.text_cache: dict[str, bool] = {}
+
+    def is_text(self, content_type: str) -> bool:
+        cached = self.text_cache.get(content_type)
+        if cached is not None:
+            return cached
+        mime = content_type.partition(";")[0].strip().lower()
+        text = (
+            mime.startswith("text/")
+            or mime in _TEXT_TYPES
+            or mime.endswith(_TEXT_SUFFIXES)
+            or mime in self.text_mime_types
+        )
+        if len(self.text_cache) < 256:
+            self.text_cache[content_type] = text
+        return text
+
+
+# -- request side -------------------------------------------------------------------------------
+
+
+def header_text(value: Any) -> str:
+    """A header or parameter value as text; events may carry numbers or booleans."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def header_bytes(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def add_headers(
+    out: Headers,
+    found: dict[str, str],
+    single: dict[str, Any] | None,
+    multi: dict[str, Any] | None,
+) -> None:
+    """Append every header of an event to ``out`` (lower-cased names, every value kept).
+
+    ``multiValueHeaders`` holds every value; ``headers`` may still hold names it lacks (seen in
+    HTTP API payload 1.0 events), so those are added too. The headers the scope needs are
+    copied into ``found`` on the way.
+    """
+    seen: set[str] | None = None
+    if multi:
+        seen = set()
+        for name, values in multi.items():
+            lname = name.lower()
+            seen.add(lname)
+            if values is None:
+                continue
+            bname = lname.encode("latin-1")
+            if not isinstance(values, list):
+                values = [values]
+            for value in values:
+                text = header_text(value)
+                out.append((bname, header_bytes(text)))
+                if lname in _SCOPE_HEADERS:
+                    found[lname] = text
+    if single:
+        for name, value in single.items():
+            lname = name.lower()
+            if seen is not None and lname in seen:
+                continue
+            text = header_text(value)
+            out.append((lname.encode("latin-1"), header_bytes(text)))
+            if lname in _SCOPE_HEADERS:
+                found[lname] = text
+
+
+def split_path(raw: str) -> tuple[str, bytes]:
+    """The decoded ``path`` and the ``raw_path`` bytes of a path as the event gives it.
+
+    Decoding happens once, so ``%25`` becomes ``%`` and is never decoded again; ``%2F`` stays
+    encoded in ``raw_path`` and is ``/`` only in ``path``.
+    """
+    if not raw.startswith("/"):
+        raw = "/" + raw
+    path = unquote(raw) if "%" in raw else raw
+    if raw.isascii() and " " not in raw:
+        return path, raw.encode("ascii")
+    return path, quote(raw, safe=_PATH_SAFE).encode("ascii")
+
+
+def segment_prefix(path: str, prefix: str) -> bool:
+    """Whether ``prefix`` starts ``path`` on a whole segment (``/api`` is not a prefix of ``/apiary``)."""
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+
+
+def http_version(protocol: Any) -> str:
+    if protocol == "HTTP/1.1" or not isinstance(protocol, str):
+        return "1.1"
+    version = protocol.rpartition("/")[2]
+    if version in ("2", "2.0"):
+        return "2"
+    if version in ("1.0", "3", "3.0"):
+        return version[0] if version.startswith("3") else version
+    return "1.1"
+
+
+def server_and_scheme(
+    found: dict[str, str], domain_name: Any
+) -> tuple[tuple[str, int] | None, str]:
+    scheme = found.get("x-forwarded-proto") or "https"
+    host = found.get("host") or (domain_name if isinstance(domain_name, str) else None)
+    if not host:
+        return None, scheme
+    port_text = found.get("x-forwarded-port")
+    name, sep, port_part = host.rpartition(":")
+    if sep and "]" not in port_part:
+        host = name
+        port_text = port_text or port_part
+    if port_text and port_text.isdigit():
+        return (host, int(port_text)), scheme
+    return (host, 443 if scheme == "https" else 80), scheme
+
+
+def decode_body(body: Any, is_base64: Any) -> bytes:
+    if not body:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidRequest(f"the event's body must be a string, not {type(body).__name__}")
+    if is_base64:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest(
+                "the event's body is flagged isBase64Encoded but is not valid base64"
+            ) from exc
+    return body.encode("utf-8")
+
+
+def require_str(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"the event's {field} must be a non-empty string, got {value!r}")
+    return value
+
+
+def make_scope(
+    event: LambdaEvent,
+    context: LambdaContext,
+    *,
+    method: str,
+    path: str,
+    raw_path: bytes,
+    root_path: str,
+    query_string: bytes,
+    headers: Headers,
+    found: dict[str, str],
+    client_ip: Any,
+    protocol: Any,
+    domain_name: Any,
+) -> Scope:
+    server, scheme = server_and_scheme(found, domain_name)
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": http_version(protocol),
+        "method": method.upper(),
+        "scheme": scheme,
+        "path": path,
+        "raw_path": raw_path,
+        "root_path": root_path,
+        "query_string": query_string,
+        "headers": headers,
+        "client": (client_ip, 0) if isinstance(client_ip, str) and client_ip else None,
+        "server": server,
+        "aws.event": event,
+        "aws.context": context,
+    }
+
+
+# -- response side ------------------------------------------------------------------------------
+
+
+def group_headers(headers: Headers, config: SourceConfig) -> dict[str, list[str]]:
+    """Response headers by lower-cased name, in order, every value kept, excluded ones dropped."""
+    grouped: dict[str, list[str]] = {}
+    exclude = config.exclude_headers
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        if exclude and name in exclude:
+            continue
+        value = raw_value.decode("latin-1")
+        values = grouped.get(name)
+        if values is None:
+            grouped[name] = [value]
+        else:
+            values.append(value)
+    return grouped
+
+
+def encode_body(body: bytes, grouped: dict[str, list[str]], config: SourceConfig) -> tuple[str, bool]:
+    """The body as Lambda carries it: text when textual, unencoded and UTF-8, else base64."""
+    if not body:
+        return "", False
+    content_type = grouped.get("content-type")
+    if content_type and "content-encoding" not in grouped and config.is_text(content_type[0]):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    if 4 * ((len(body) + 2) // 3) > MAX_RESULT_BYTES:
+        # Too large for Lambda whatever else the result holds: skip the encoding work.
+        raise ResultTooLarge(4 * ((len(body) + 2) // 3))
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def reason(status: int) -> str:
+    return _REASONS.get(status, "")
+
+
+class ResultTooLarge(Exception):
+    """Internal: the mapped result would exceed Lambda's payload limit."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def check_size(result: LambdaResult, body_text: str, is_base64: bool) -> None:
+    """Raise ``ResultTooLarge`` when the serialised result would exceed Lambda's limit."""
+    if len(body_text) < MAX_RESULT_BYTES // 8:
+        return  # even at 6 bytes a character once escaped, this fits beside any headers
+    envelope = dict(result, body="")
+    size = len(json.dumps(envelope, ensure_ascii=False).encode("utf-8"))
+    if is_base64:
+        size += len(body_text)  # base64 needs no JSON escaping
+    else:
+        size += len(json.dumps(body_text, ensure_ascii=False).encode("utf-8")) - 2
+    if size > MAX_RESULT_BYTES:
+        raise ResultTooLarge(size)

@@ -1,0 +1,83 @@
+"""ASGI and AWS Lambda shapes shared by the modules of mangum_like."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+from typing_extensions import NotRequired, TypedDict
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LambdaEvent = dict[str, Any]
+LambdaResult = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+
+
+class LambdaContext(Protocol):
+    """The parts of the Lambda context object that mangum_like reads."""
+
+    aws_request_id: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class Response(TypedDict):
+    """A complete HTTP response, as handed to an event source (Mangum's shape)."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+class LambdaConfig(TypedDict):
+    """The options handed to Mangum-compatible custom handlers."""
+
+    api_gateway_base_path: str
+    text_mime_types: list[str]
+    exclude_headers: list[str]
+
+
+class APIGatewayProxyEventV1(TypedDict):
+    """API Gateway REST API / HTTP API payload 1.0 proxy event (the fields read here)."""
+
+    httpMethod: str
+    path: str
+    headers: NotRequired[dict[str, Any] | None]
+    multiValueHeaders: NotRequired[dict[str, list[Any] | None] | None]
+    queryStringParameters: NotRequired[dict[str, Any] | None]
+    multiValueQueryStringParameters: NotRequired[dict[str, list[Any] | None] | None]
+    body: NotRequired[str | None]
+    isBase64Encoded: NotRequired[bool | None]
+    requestContext: NotRequired[dict[str, Any] | None]
+
+
+class APIGatewayProxyEventV2(TypedDict):
+    """API Gateway HTTP API payload 2.0 and Lambda Function URL event (the fields read here)."""
+
+    version: str
+    rawPath: str
+    rawQueryString: NotRequired[str]
+    cookies: NotRequired[list[str] | None]
+    headers: NotRequired[dict[str, Any] | None]
+    body: NotRequired[str | None]
+    isBase64Encoded: NotRequired[bool]
+    requestContext: dict[str, Any]
+
+
+class ALBEvent(TypedDict):
+    """Application Load Balancer target event, single- or multi-value headers mode."""
+
+    httpMethod: str
+    path: str
+    headers: NotRequired[dict[str, Any] | None]
+    multiValueHeaders: NotRequired[dict[str, list[Any] | None] | None]
+    queryStringParameters: NotRequired[dict[str, Any] | None]
+    multiValueQueryStringParameters: NotRequired[dict[str, list[Any] | None] | None]
+    body: NotRequired[str | None]
+    isBase64Encoded: NotRequired[bool]
+    requestContext: dict[str, Any]
