@@ -290,6 +290,13 @@ def make_handler(variant: str, app: ASGIApp) -> Handler:
     return handler
 
 
+def close_handler(handler: Any) -> None:
+    """Shut the adapter down if it has an explicit ``shutdown()`` (mangum_like does)."""
+    shutdown = getattr(handler, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+
+
 def check_status(name: str, result: Any) -> None:
     """Fail loudly unless ``result`` is a Lambda proxy response with status 200."""
     status = result.get("statusCode") if isinstance(result, dict) else None
@@ -319,8 +326,10 @@ def cold_start(variant: str, app_name: str) -> dict[str, Any]:
     context = FakeContext()
     if variant == "app startup":
         start = time.perf_counter_ns()
-        LifespanDriver(app, asyncio.new_event_loop()).startup()
+        driver = LifespanDriver(app, asyncio.new_event_loop())
+        driver.startup()
         elapsed = time.perf_counter_ns() - start
+        driver.shutdown()
         return {"ns": elapsed}
     cls = adapter_class(variant)  # the import itself is measured separately
     _, lifespan = ADAPTERS[variant]
@@ -329,6 +338,7 @@ def cold_start(variant: str, app_name: str) -> dict[str, Any]:
     result = handler(event, context)
     elapsed = time.perf_counter_ns() - start
     check_status(f"cold start {variant}/{app_name}", result)
+    close_handler(handler)
     return {"ns": elapsed}
 
 
@@ -345,6 +355,7 @@ def memory_growth(variant: str, warmup: int, invocations: int) -> dict[str, Any]
         handler(event, context)
     gc.collect()
     after = resident_bytes()
+    close_handler(handler)
     return {"before": before, "after": after}
 
 
