@@ -267,11 +267,15 @@ class LifespanDriver:
 
 # ---------------------------------------------------------------------- adapters
 
+LIKE = "mangum_like auto"
+OFF = "mangum 0.22 off"
+AUTO = "mangum 0.22 auto"
+
 # display name -> (importable module, lifespan mode)
 ADAPTERS: dict[str, tuple[str, str]] = {
-    "mangum_like auto": ("mangum_like", "auto"),
-    "mangum 0.22 off": ("mangum", "off"),
-    "mangum 0.22 auto": ("mangum", "auto"),
+    LIKE: ("mangum_like", "auto"),
+    OFF: ("mangum", "off"),
+    AUTO: ("mangum", "auto"),
 }
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/bench.py            # full run (1-2 minutes on 2 cores)
     .venv/bin/python benchmarks/bench.py --quick    # smoke run (under a minute)
     .venv/bin/python benchmarks/bench.py --output results.md
 
@@ -44,7 +44,10 @@ from typing import Any
 from apps import (
     ADAPTERS,
     APP_FACTORIES,
+    AUTO,
     HTTP_V2_GET,
+    LIKE,
+    OFF,
     ASGIApp,
     FakeContext,
     LifespanDriver,
@@ -59,9 +62,6 @@ from apps import (
 )
 
 APPS_PY = Path(__file__).resolve().parent / "apps.py"
-LIKE = "mangum_like auto"
-OFF = "mangum 0.22 off"
-AUTO = "mangum 0.22 auto"
 FLOOR = "floor"
 IMPORT_MODULES = ("mangum_like", "mangum")
 
@@ -149,7 +149,7 @@ def mark(passed: bool) -> str:
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Render a markdown table; numeric-looking columns are right-aligned."""
+    """Render a GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(headers) + " |"]
     lines.append("|" + "|".join("---" for _ in headers) + "|")
     lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
@@ -522,7 +522,10 @@ def memory_section(report: Report, settings: Settings) -> None:
     ]
     note = "Current RSS from /proc/self/statm, raw app, HTTP API 2.0 GET, fresh interpreter."
     if settings.quick:
-        note += " Quick mode: 10,000 invocations instead of the 100,000 the target is defined for."
+        note += (
+            f" Quick mode: {settings.memory_invocations:,} invocations instead of the "
+            f"{FULL.memory_invocations:,} the target is defined for."
+        )
     report.emit(
         "Memory",
         md_table(

@@ -62,7 +62,9 @@ async def cookies(response: Response) -> dict[str, str]:
 
 @app.get("/pixel.gif")
 async def pixel() -> Response:
-    gif = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b")
+    gif = bytes.fromhex(
+        "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
+    )
     return Response(gif, media_type="image/gif")
 
 

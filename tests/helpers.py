@@ -90,8 +90,8 @@ class Recorder:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         self.scopes.append(scope)
-        message: Message = await receive()
-        self.bodies.append(message["body"])
+        request: Message = await receive()
+        self.bodies.append(request["body"])
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
 

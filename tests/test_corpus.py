@@ -85,7 +85,11 @@ def test_http_event(name: str, make_handler: MakeHandler) -> None:
     kind = kind_of(name)
     event = load_event(name)
     app = Recorder(
-        headers=[(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")],
+        headers=[
+            (b"content-type", b"text/plain"),
+            (b"set-cookie", b"a=1"),
+            (b"set-cookie", b"b=2"),
+        ],
         lifespan_state={"ready": True},
     )
     result = make_handler(app)(event, Context())

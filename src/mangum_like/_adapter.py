@@ -88,8 +88,7 @@ class Mangum:
             raise ConfigurationError(f"app must be an ASGI application (a callable), got {app!r}")
         if lifespan not in _LIFESPAN_MODES:
             raise ConfigurationError(
-                f"lifespan must be one of {', '.join(map(repr, _LIFESPAN_MODES))}, "
-                f"got {lifespan!r}"
+                f"lifespan must be one of {', '.join(map(repr, _LIFESPAN_MODES))}, got {lifespan!r}"
             )
         if not isinstance(api_gateway_base_path, str):
             raise ConfigurationError(

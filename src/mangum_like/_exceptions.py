@@ -1,12 +1,12 @@
 """Every exception mangum_like raises, under one base class.
 
-    MangumLikeError
-     +-- ConfigurationError     an option passed to Mangum() is invalid
-     +-- LifespanFailure        the app's lifespan startup failed or did not finish
-     |    +-- LifespanUnsupported   lifespan="on" but the app does not speak lifespan
-     +-- UnexpectedMessage      the app sent an ASGI message out of order or unknown
-     +-- UnsupportedEvent       the Lambda event comes from no HTTP source mangum_like knows
-     +-- InvalidRequest         the event is HTTP-shaped but its data is unusable (answers 400)
+MangumLikeError
+ +-- ConfigurationError     an option passed to Mangum() is invalid
+ +-- LifespanFailure        the app's lifespan startup failed or did not finish
+ |    +-- LifespanUnsupported   lifespan="on" but the app does not speak lifespan
+ +-- UnexpectedMessage      the app sent an ASGI message out of order or unknown
+ +-- UnsupportedEvent       the Lambda event comes from no HTTP source mangum_like knows
+ +-- InvalidRequest         the event is HTTP-shaped but its data is unusable (answers 400)
 """
 
 from __future__ import annotations

@@ -91,13 +91,13 @@ class LifespanCycle:
         else:
             raise UnexpectedMessage(f"unexpected lifespan message {kind!r}")
 
-    async def wait_started(self, timeout: float | None) -> None:
-        with anyio.fail_after(timeout):
+    async def wait_started(self, seconds: float | None) -> None:
+        with anyio.fail_after(seconds):
             await self.started.wait()
 
-    async def stop(self, timeout: float | None) -> bool:
-        """Ask the app to shut down; whether it finished within ``timeout``."""
+    async def stop(self, seconds: float | None) -> bool:
+        """Ask the app to shut down; whether it finished within ``seconds``."""
         self.shutdown_requested.set()
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(seconds):
             await self.stopped.wait()
         return self.stopped.is_set()

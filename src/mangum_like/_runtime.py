@@ -156,7 +156,8 @@ class PortalRuntime:
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         portal = self.portal or self._start()
-        return portal.call(fn, *args)
+        result: T = portal.call(fn, *args)
+        return result
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         portal = self.portal or self._start()

@@ -80,7 +80,7 @@ class Sources:
                     return self.alb
                 if "http" in request_context:
                     # Lambda authorizers for HTTP APIs share the 2.0 shape but name a route.
-                    if "routeArn" not in event and "rawPath" in event:
+                    if "routeArn" not in event:
                         return self.v2
                 elif "eventType" in request_context:
                     pass  # WebSocket API: CONNECT / MESSAGE / DISCONNECT

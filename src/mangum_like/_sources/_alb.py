@@ -127,7 +127,9 @@ class ALB:
                 continue
             # ALB treats header names case-insensitively but passes each casing through as its
             # own header line, so every value (Set-Cookie above all) reaches the client.
-            for variant, value in zip(islice(case_variants(name), len(values)), values):
+            for variant, value in zip(
+                islice(case_variants(name), len(values)), values, strict=False
+            ):
                 single[variant] = value
             if not self.hinted:
                 self.hinted = True

@@ -1,4 +1,4 @@
-"""API Gateway: REST APIs and HTTP API payload 1.0 (v1), HTTP API payload 2.0 and Function URLs (v2).
+"""API Gateway REST and HTTP API payload 1.0 (v1); HTTP API payload 2.0 and Function URLs (v2).
 
 Event and result formats: "Create AWS Lambda proxy integrations for HTTP APIs" and "Set up Lambda
 proxy integrations in API Gateway" (API Gateway developer guide), "Invoking Lambda function URLs".
@@ -84,9 +84,8 @@ class APIGatewayV1:
         prefix = "/" + stage
         if not segment_prefix(context_path, prefix):
             return "", False
-        if (
-            context_path[len(prefix) :].rstrip("/") == raw.rstrip("/")
-            or not segment_prefix(raw, prefix)
+        if context_path[len(prefix) :].rstrip("/") == raw.rstrip("/") or not segment_prefix(
+            raw, prefix
         ):
             return prefix, True
         return "", False

@@ -179,7 +179,7 @@ def split_path(raw: str) -> tuple[str, bytes]:
 
 
 def segment_prefix(path: str, prefix: str) -> bool:
-    """Whether ``prefix`` starts ``path`` on a whole segment (``/api`` is not a prefix of ``/apiary``)."""
+    """Whether ``prefix`` starts ``path`` on whole segments: ``/api`` does not start ``/apiary``."""
     return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
@@ -286,7 +286,9 @@ def group_headers(headers: Headers, config: SourceConfig) -> dict[str, list[str]
     return grouped
 
 
-def encode_body(body: bytes, grouped: dict[str, list[str]], config: SourceConfig) -> tuple[str, bool]:
+def encode_body(
+    body: bytes, grouped: dict[str, list[str]], config: SourceConfig
+) -> tuple[str, bool]:
     """The body as Lambda carries it: text when textual, unencoded and UTF-8, else base64."""
     if not body:
         return "", False
