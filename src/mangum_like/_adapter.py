@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     ConfigurationError,
@@ -20,10 +17,12 @@ from ._exceptions import (
 )
 from ._http import error_response, run_http
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
-from ._runtime import Runtime, make_runtime
-from ._sources import EventSource, SourceConfig, Sources
+from ._runtime import make_runtime
+from ._sources import SourceConfig, Sources
 from ._sources._base import ResultTooLarge
-from ._types import ASGIApp, LambdaConfig, LambdaContext, LambdaResult
+
+if TYPE_CHECKING:
+    from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult, Runtime
 
 logger = logging.getLogger("mangum_like")
 
@@ -47,6 +46,12 @@ def _timeout(value: float | None, option: str) -> float | None:
             f"{option} must be a positive number of seconds or None, got {value!r}"
         )
     return float(value)
+
+
+def _installed(module: str) -> bool:
+    import importlib.util  # only for this check: keeps "import mangum_like" light
+
+    return importlib.util.find_spec(module) is not None
 
 
 class Mangum:
@@ -99,7 +104,7 @@ class Mangum:
             raise ConfigurationError(
                 f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}"
             )
-        if backend == "trio" and importlib.util.find_spec("trio") is None:
+        if backend == "trio" and not _installed("trio"):
             raise ConfigurationError("backend='trio' needs trio installed: pip install trio")
         handlers = list(custom_handlers or ())
         for handler in handlers:
@@ -247,9 +252,7 @@ class Mangum:
             logger.exception("Malformed %s event; answering 400", source.name)
             return self._error(source, event, context, 400, "Bad Request: malformed event")
         scope["state"] = self._state.copy()
-        status, headers, response_body = self._runtime.run(
-            run_http, self.app, scope, body, anyio.Event
-        )
+        status, headers, response_body = self._runtime.run(run_http, self.app, scope, body)
         if scope.get("method") == "HEAD":
             response_body = b""
         try:

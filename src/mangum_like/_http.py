@@ -7,15 +7,17 @@ whole body at once); ``http.disconnect`` follows once the response is complete.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import UnexpectedMessage
-from ._types import ASGIApp, Headers, Message, Scope
+
+if TYPE_CHECKING:
+    from ._types import ASGIApp, Headers, Message, Scope
 
 logger = logging.getLogger("mangum_like")
 
 _PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
-_DISCONNECT: Message = {"type": "http.disconnect"}
+_DISCONNECT = {"type": "http.disconnect"}
 
 # Cycle states
 _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
@@ -24,15 +26,14 @@ _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
 class HTTPCycle:
     """The receive/send pair of one request; collects the response as the app sends it."""
 
-    __slots__ = ("body", "chunks", "done", "headers", "make_event", "state", "status")
+    __slots__ = ("body", "chunks", "done", "headers", "state", "status")
 
-    def __init__(self, body: bytes, make_event: Any) -> None:
+    def __init__(self, body: bytes) -> None:
         self.body: bytes | None = body
         self.state = _REQUEST
         self.status = 500
         self.headers: Headers = []
         self.chunks: list[bytes] = []
-        self.make_event = make_event  # creates a loop-native Event, only if ever needed
         self.done: Any = None
 
     async def receive(self) -> Message:
@@ -44,7 +45,7 @@ class HTTPCycle:
             # The app listens for a disconnect while it responds (Starlette's streaming
             # responses do): the client stays until the response is complete.
             if self.done is None:
-                self.done = self.make_event()
+                self.done = _new_event()
             await self.done.wait()
         return dict(_DISCONNECT)
 
@@ -70,15 +71,19 @@ class HTTPCycle:
             raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
 
 
+def _new_event() -> Any:
+    import anyio  # rarely needed: imported on first use, not with mangum_like
+
+    return anyio.Event()
+
+
 def error_response(status: int, text: str) -> tuple[int, Headers, bytes]:
     return status, list(_PLAIN), text.encode("utf-8")
 
 
-async def run_http(
-    app: ASGIApp, scope: Scope, body: bytes, make_event: Any
-) -> tuple[int, Headers, bytes]:
+async def run_http(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, Headers, bytes]:
     """Drive the app through one request and return its response, or a 500 when it fails."""
-    cycle = HTTPCycle(body, make_event)
+    cycle = HTTPCycle(body)
     try:
         await app(scope, cycle.receive, cycle.send)
     except Exception:

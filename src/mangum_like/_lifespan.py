@@ -8,12 +8,12 @@ it (background tasks, pools) keeps running during every later invocation.
 
 from __future__ import annotations
 
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import UnexpectedMessage
-from ._types import ASGIApp, Message
+
+if TYPE_CHECKING:
+    from ._types import ASGIApp, Message
 
 # Startup outcomes
 COMPLETE = "complete"
@@ -36,6 +36,8 @@ class LifespanCycle:
 
     async def prepare(self) -> None:
         # anyio events belong to the loop that creates them: made here, on the right one.
+        import anyio  # imported at startup, not with mangum_like
+
         self.started = anyio.Event()
         self.stopped = anyio.Event()
         self.shutdown_requested = anyio.Event()
@@ -92,11 +94,15 @@ class LifespanCycle:
             raise UnexpectedMessage(f"unexpected lifespan message {kind!r}")
 
     async def wait_started(self, seconds: float | None) -> None:
+        import anyio
+
         with anyio.fail_after(seconds):
             await self.started.wait()
 
     async def stop(self, seconds: float | None) -> bool:
         """Ask the app to shut down; whether it finished within ``seconds``."""
+        import anyio
+
         self.shutdown_requested.set()
         with anyio.move_on_after(seconds):
             await self.stopped.wait()

@@ -12,34 +12,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-from anyio.from_thread import BlockingPortal
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from ._types import Runtime
 
 T = TypeVar("T")
 
 _get_running_loop = asyncio._get_running_loop  # C-accelerated; None outside a running loop
-
-
-class Runtime(Protocol):
-    """Runs coroutines on the environment's one loop."""
-
-    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        """Run ``fn(*args)`` on the loop and return its result; blocks the caller."""
-        ...
-
-    def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        """Start ``fn()`` as a background task on the loop; returns a handle for ``cancel``."""
-        ...
-
-    def cancel(self, handle: Any) -> None:
-        """Cancel a task started by ``spawn``."""
-        ...
-
-    def close(self) -> None:
-        """Cancel what still runs and release the loop; a later ``run`` starts a new one."""
-        ...
 
 
 class AsyncioRuntime:
@@ -133,6 +115,9 @@ class PortalRuntime:
         self.thread: threading.Thread | None = None
 
     def _start(self) -> BlockingPortal:
+        import anyio
+        from anyio.from_thread import BlockingPortal
+
         ready = threading.Event()
         holder: list[BlockingPortal] = []
 

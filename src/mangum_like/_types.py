@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from typing import Any, Protocol, TypeVar
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -16,6 +16,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LambdaEvent = dict[str, Any]
 LambdaResult = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
+T = TypeVar("T")
 
 
 class LambdaContext(Protocol):
@@ -81,3 +82,44 @@ class ALBEvent(TypedDict):
     body: NotRequired[str | None]
     isBase64Encoded: NotRequired[bool]
     requestContext: dict[str, Any]
+
+
+class EventSource(Protocol):
+    """One AWS event source: request mapping in, result mapping out."""
+
+    name: str
+
+    def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
+        """The ASGI http scope and the whole request body; ``InvalidRequest`` on bad data."""
+        ...
+
+    def response(
+        self,
+        event: LambdaEvent,
+        context: LambdaContext,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> LambdaResult:
+        """The Lambda result that carries the response back to the event's caller."""
+        ...
+
+
+class Runtime(Protocol):
+    """Runs coroutines on the environment's one loop."""
+
+    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Run ``fn(*args)`` on the loop and return its result; blocks the caller."""
+        ...
+
+    def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Start ``fn()`` as a background task on the loop; returns a handle for ``cancel``."""
+        ...
+
+    def cancel(self, handle: Any) -> None:
+        """Cancel a task started by ``spawn``."""
+        ...
+
+    def close(self) -> None:
+        """Cancel what still runs and release the loop; a later ``run`` starts a new one."""
+        ...

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UnsupportedEvent
-from .._types import Headers, LambdaConfig, LambdaContext, LambdaEvent, LambdaResult, Scope
 from ._alb import ALB
 from ._apigateway import APIGatewayV1, APIGatewayV2
-from ._base import EventSource, SourceConfig
+from ._base import SourceConfig
 
-__all__ = ["EventSource", "SourceConfig", "Sources"]
+__all__ = ["SourceConfig", "Sources"]
 
 SUPPORTED = (
     "API Gateway REST API and HTTP API payload 1.0, HTTP API payload 2.0, "
     "Lambda Function URL, Application Load Balancer"
 )
+
+if TYPE_CHECKING:
+    from .._types import (
+        EventSource,
+        Headers,
+        LambdaConfig,
+        LambdaContext,
+        LambdaEvent,
+        LambdaResult,
+        Scope,
+    )
 
 
 class CustomSource:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .._types import ALBEvent, Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
 from ._base import (
     SourceConfig,
     add_headers,
@@ -27,6 +26,9 @@ from ._base import (
     segment_prefix,
     split_path,
 )
+
+if TYPE_CHECKING:
+    from .._types import ALBEvent, Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
 
 logger = logging.getLogger("mangum_like")
 
@@ -66,7 +68,7 @@ class ALB:
         self.hinted = False
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
-        typed = cast(ALBEvent, event)
+        typed = cast("ALBEvent", event)
         method = require_str(typed.get("httpMethod"), "httpMethod")
         path, raw_path = split_path(require_str(typed.get("path"), "path"))
         base = self.config.api_gateway_base_path

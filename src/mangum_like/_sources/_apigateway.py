@@ -6,18 +6,9 @@ proxy integrations in API Gateway" (API Gateway developer guide), "Invoking Lamb
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote_plus
 
-from .._types import (
-    APIGatewayProxyEventV1,
-    APIGatewayProxyEventV2,
-    Headers,
-    LambdaContext,
-    LambdaEvent,
-    LambdaResult,
-    Scope,
-)
 from ._base import (
     SourceConfig,
     add_headers,
@@ -32,6 +23,17 @@ from ._base import (
     segment_prefix,
     split_path,
 )
+
+if TYPE_CHECKING:
+    from .._types import (
+        APIGatewayProxyEventV1,
+        APIGatewayProxyEventV2,
+        Headers,
+        LambdaContext,
+        LambdaEvent,
+        LambdaResult,
+        Scope,
+    )
 
 _EMPTY: dict[str, Any] = {}
 
@@ -91,7 +93,7 @@ class APIGatewayV1:
         return "", False
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
-        typed = cast(APIGatewayProxyEventV1, event)
+        typed = cast("APIGatewayProxyEventV1", event)
         method = require_str(typed.get("httpMethod"), "httpMethod")
         raw = require_str(typed.get("path"), "path")
         if raw[0] != "/":
@@ -163,7 +165,7 @@ class APIGatewayV2:
         self.config = config
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
-        typed = cast(APIGatewayProxyEventV2, event)
+        typed = cast("APIGatewayProxyEventV2", event)
         request_context = typed["requestContext"]
         http = _dict(request_context.get("http"))
         method = require_str(http.get("method"), "requestContext.http.method")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from collections.abc import Iterable
-from http import HTTPStatus
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .._exceptions import InvalidRequest
-from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
+
+if TYPE_CHECKING:
+    from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
 
 logger = logging.getLogger("mangum_like")
 
@@ -44,30 +44,9 @@ _TEXT_SUFFIXES = ("+json", "+xml", "+yaml")
 # Characters kept as they are when a raw path must be re-encoded (RFC 3986 pchar, "/" and "%").
 _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_REASONS: dict[int, str] = {}
 # Header names a source reads while it converts the headers, to fill the scope.
 _SCOPE_HEADERS = frozenset({"host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-for"})
-
-
-class EventSource(Protocol):
-    """One AWS event source: request mapping in, result mapping out."""
-
-    name: str
-
-    def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
-        """The ASGI http scope and the whole request body; ``InvalidRequest`` on bad data."""
-        ...
-
-    def response(
-        self,
-        event: LambdaEvent,
-        context: LambdaContext,
-        status: int,
-        headers: Headers,
-        body: bytes,
-    ) -> LambdaResult:
-        """The Lambda result that carries the response back to the event's caller."""
-        ...
 
 
 class SourceConfig:
@@ -305,6 +284,11 @@ def encode_body(
 
 
 def reason(status: int) -> str:
+    """The reason phrase of a status code ("Not Found"), "" for codes HTTP does not name."""
+    if not _REASONS:
+        from http import HTTPStatus
+
+        _REASONS.update((code.value, code.phrase) for code in HTTPStatus)
     return _REASONS.get(status, "")
 
 
@@ -321,6 +305,8 @@ def check_size(result: LambdaResult, body_text: str, is_base64: bool) -> None:
     if len(body_text) < MAX_RESULT_BYTES // 8:
         return  # even at 6 bytes a character once escaped, this fits beside any headers
     envelope = dict(result, body="")
+    import json  # only for results of megabytes
+
     size = len(json.dumps(envelope, ensure_ascii=False).encode("utf-8"))
     if is_base64:
         size += len(body_text)  # base64 needs no JSON escaping
