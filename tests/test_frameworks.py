@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -150,7 +150,7 @@ def json_body(result: dict[str, Any]) -> Any:
 class _Deployment:
     """The same checks for every deployment; subclasses say how the client reaches the app."""
 
-    handler_options: dict[str, Any] = {}  # noqa: RUF012 (read-only class data)
+    handler_options: ClassVar[dict[str, Any]] = {}
     prefix = ""
     host = ""
     route = ""  # a route as the app declares it
@@ -247,7 +247,7 @@ class TestHttpApiNamedStage(_Deployment):
 class TestCustomDomainMapping(_Deployment):
     """HTTP API payload 2.0 behind a custom domain whose API mapping has the path ``api``."""
 
-    handler_options: dict[str, Any] = {"api_gateway_base_path": "/api"}  # noqa: RUF012
+    handler_options: ClassVar[dict[str, Any]] = {"api_gateway_base_path": "/api"}
     prefix = "/api"
     host = CUSTOM_HOST
     route = "/items/1"

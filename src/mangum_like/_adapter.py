@@ -203,7 +203,10 @@ class Mangum:
             elif cycle.shutdown_outcome != COMPLETE:
                 logger.error(
                     "lifespan shutdown failed: %s",
-                    cycle.message or repr(cycle.error) or "the app returned without completing",
+                    cycle.message
+                    or (
+                        repr(cycle.error) if cycle.error else "the app returned without completing"
+                    ),
                     exc_info=cycle.error,
                 )
         self._started = False

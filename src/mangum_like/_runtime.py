@@ -10,18 +10,25 @@ notebooks), or for trio, the loop lives in one daemon thread for the life of the
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import CancelledError, Future
+from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from anyio.from_thread import BlockingPortal
-
     from ._types import Runtime
 
 T = TypeVar("T")
 
 _get_running_loop = asyncio._get_running_loop  # C-accelerated; None outside a running loop
+
+
+def _in_foreign_loop() -> bool:
+    """Whether this thread runs another async library's loop (trio marks its thread in sniffio)."""
+    sniffio = sys.modules.get("sniffio")
+    return sniffio is not None and getattr(sniffio.thread_local, "name", None) is not None
 
 
 class AsyncioRuntime:
@@ -35,7 +42,12 @@ class AsyncioRuntime:
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         loop = self.loop
-        if loop is not None and self.thread is None and _get_running_loop() is None:
+        if (
+            loop is not None
+            and self.thread is None
+            and _get_running_loop() is None
+            and not _in_foreign_loop()
+        ):
             return loop.run_until_complete(fn(*args))
         return self._run_elsewhere(fn(*args))
 
@@ -43,11 +55,13 @@ class AsyncioRuntime:
         loop = self.loop
         if loop is None:
             loop = self.loop = asyncio.new_event_loop()
-        if self.thread is None and _get_running_loop() is None:
+        if self.thread is None and _get_running_loop() is None and not _in_foreign_loop():
             return loop.run_until_complete(coro)
         if self.thread is None:
             self._start_thread(loop)
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        # Submitted from a fresh context: the caller's belongs to its own loop (sniffio's
+        # marker of a trio caller among its variables), not to this one.
+        return Context().run(asyncio.run_coroutine_threadsafe, coro, loop).result()
 
     def _start_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         # From now on the loop runs in this thread for good: its tasks (the lifespan above
@@ -72,7 +86,7 @@ class AsyncioRuntime:
 
         if self.thread is None:
             return loop.create_task(task())
-        return asyncio.run_coroutine_threadsafe(task(), loop)
+        return Context().run(asyncio.run_coroutine_threadsafe, task(), loop)
 
     def cancel(self, handle: Any) -> None:
         if isinstance(handle, asyncio.Task) and self.thread is not None and self.loop is not None:
@@ -104,63 +118,105 @@ async def _finish_tasks() -> None:
     await loop.shutdown_asyncgens()
 
 
-class PortalRuntime:
-    """One anyio event loop (trio, or asyncio on request) in a daemon thread, via a portal."""
+class _TrioTask:
+    """A background task on the trio loop; ``cancel`` works from any thread."""
 
-    __slots__ = ("backend", "portal", "thread")
+    __slots__ = ("cancelled", "future", "scope")
 
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self.portal: BlockingPortal | None = None
+    def __init__(self) -> None:
+        self.future: Future[Any] = Future()
+        self.scope: Any = None
+        self.cancelled = False
+
+
+class TrioRuntime:
+    """One trio run in a daemon thread; calls reach it through its thread-safe token.
+
+    The token's ``run_sync_soon`` is used rather than ``trio.from_thread``, which refuses to be
+    called from a thread that itself runs trio (a handler called inside a trio test).
+    """
+
+    __slots__ = ("nursery", "stop", "thread", "token")
+
+    def __init__(self) -> None:
+        self.token: Any = None
+        self.nursery: Any = None
+        self.stop: Any = None
         self.thread: threading.Thread | None = None
 
-    def _start(self) -> BlockingPortal:
-        import anyio
-        from anyio.from_thread import BlockingPortal
+    def _start(self) -> None:
+        import trio
 
         ready = threading.Event()
-        holder: list[BlockingPortal] = []
 
         async def serve() -> None:
-            async with BlockingPortal() as portal:
-                holder.append(portal)
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                self.stop = trio.Event()
+                self.token = trio.lowlevel.current_trio_token()
                 ready.set()
-                await portal.sleep_until_stopped()
+                await self.stop.wait()
+                nursery.cancel_scope.cancel()
 
         def main() -> None:
             try:
-                anyio.run(serve, backend=self.backend)
+                trio.run(serve)
             finally:
                 ready.set()
 
-        self.thread = threading.Thread(target=main, name="mangum_like-loop", daemon=True)
+        self.thread = threading.Thread(target=main, name="mangum_like-trio", daemon=True)
         self.thread.start()
         ready.wait()
-        self.portal = holder[0]
-        return self.portal
+
+    def _submit(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> _TrioTask:
+        if self.token is None:
+            self._start()
+        task = _TrioTask()
+
+        async def runner() -> None:
+            import trio
+
+            if task.cancelled or not task.future.set_running_or_notify_cancel():
+                return
+            with trio.CancelScope() as scope:
+                task.scope = scope
+                try:
+                    result = await fn(*args)
+                except Exception as exc:
+                    task.future.set_exception(exc)
+                    return
+                except BaseException as exc:  # trio.Cancelled: record it, let trio unwind
+                    task.future.set_exception(exc)
+                    raise
+                task.future.set_result(result)
+            if scope.cancelled_caught and not task.future.done():
+                task.future.set_exception(CancelledError())
+
+        self.token.run_sync_soon(self.nursery.start_soon, runner)
+        return task
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        portal = self.portal or self._start()
-        result: T = portal.call(fn, *args)
+        result: T = self._submit(fn, args).future.result()
         return result
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        portal = self.portal or self._start()
-        return portal.start_task_soon(fn)
+        return self._submit(fn, ())
 
     def cancel(self, handle: Any) -> None:
-        handle.cancel()
+        handle.cancelled = True
+        if handle.scope is not None and self.token is not None:
+            self.token.run_sync_soon(handle.scope.cancel)
 
     def close(self) -> None:
-        portal, thread = self.portal, self.thread
-        if portal is None or thread is None:
+        token, thread = self.token, self.thread
+        if token is None or thread is None:
             return
-        self.portal = self.thread = None
-        portal.call(portal.stop, True)
+        self.token = self.nursery = self.thread = None
+        token.run_sync_soon(self.stop.set)
         thread.join()
 
 
 def make_runtime(backend: str) -> Runtime:
     if backend == "asyncio":
         return AsyncioRuntime()
-    return PortalRuntime(backend)
+    return TrioRuntime()
