@@ -13,7 +13,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,10 +51,14 @@ class AsyncioRuntime:
             return loop.run_until_complete(fn(*args))
         return self._run_elsewhere(fn(*args))
 
-    def _run_elsewhere(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _loop(self) -> asyncio.AbstractEventLoop:
         loop = self.loop
         if loop is None:
             loop = self.loop = asyncio.new_event_loop()
+        return loop
+
+    def _run_elsewhere(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop()
         if self.thread is None and _get_running_loop() is None and not _in_foreign_loop():
             return loop.run_until_complete(coro)
         if self.thread is None:
@@ -77,9 +81,7 @@ class AsyncioRuntime:
         ready.wait()
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        loop = self.loop
-        if loop is None:
-            loop = self.loop = asyncio.new_event_loop()
+        loop = self._loop()
 
         async def task() -> Any:
             return await fn()
@@ -189,8 +191,6 @@ class TrioRuntime:
                     task.future.set_exception(exc)
                     raise
                 task.future.set_result(result)
-            if scope.cancelled_caught and not task.future.done():
-                task.future.set_exception(CancelledError())
 
         self.token.run_sync_soon(self.nursery.start_soon, runner)
         return task

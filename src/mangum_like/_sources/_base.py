@@ -45,6 +45,7 @@ _TEXT_SUFFIXES = ("+json", "+xml", "+yaml")
 _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 
 _REASONS: dict[int, str] = {}
+_HTTP_VERSIONS = {"1.0": "1.0", "1.1": "1.1", "2": "2", "2.0": "2", "3": "3", "3.0": "3"}
 # Header names a source reads while it converts the headers, to fill the scope.
 _SCOPE_HEADERS = frozenset({"host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-for"})
 
@@ -163,14 +164,10 @@ def segment_prefix(path: str, prefix: str) -> bool:
 
 
 def http_version(protocol: Any) -> str:
-    if protocol == "HTTP/1.1" or not isinstance(protocol, str):
+    """The ASGI ``http_version`` of a request protocol such as ``HTTP/1.1``; "1.1" if unknown."""
+    if not isinstance(protocol, str):
         return "1.1"
-    version = protocol.rpartition("/")[2]
-    if version in ("2", "2.0"):
-        return "2"
-    if version in ("1.0", "3", "3.0"):
-        return version[0] if version.startswith("3") else version
-    return "1.1"
+    return _HTTP_VERSIONS.get(protocol.rpartition("/")[2], "1.1")
 
 
 def server_and_scheme(

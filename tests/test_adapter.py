@@ -1,0 +1,183 @@
+"""The handler object: options, lifecycle hooks, and the faults it turns into answers."""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+import mangum_like._adapter
+from mangum_like import ConfigurationError, LifespanFailure, Mangum
+from mangum_like._sources._base import SourceConfig, http_version
+from mangum_like._types import Message, Receive, Scope, Send
+
+from .helpers import Context, Recorder, load_event
+
+MakeHandler = Callable[..., Mangum]
+HTTP_API = "powertools/apigw-http-v2/apiGatewayProxyV2Event_GET.json"
+REST = "powertools/apigw-rest-v1/getting_started_rest_api_resolver.json"
+
+
+def test_trio_backend_needs_trio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mangum_like._adapter, "_installed", lambda module: False)
+    with pytest.raises(ConfigurationError, match="pip install trio"):
+        Mangum(Recorder(), backend="trio")
+
+
+class TestAtExit:
+    def test_interpreter_exit_runs_shutdown_once(
+        self, monkeypatch: pytest.MonkeyPatch, backend: str
+    ) -> None:
+        registered: list[Callable[[], None]] = []
+        unregistered: list[Callable[[], None]] = []
+        monkeypatch.setattr(atexit, "register", registered.append)
+        monkeypatch.setattr(atexit, "unregister", unregistered.append)
+        app = Recorder()
+        handler = Mangum(app, backend=backend)
+        handler(load_event(HTTP_API), Context())
+        handler(load_event(HTTP_API), Context())
+        assert len(registered) == 1  # once per environment, not per invocation
+        registered[0]()  # what the interpreter does at exit
+        assert app.lifespan_events == ["lifespan.startup", "lifespan.shutdown"]
+        assert unregistered == registered
+
+    def test_a_collected_handler_is_not_kept_alive(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        registered: list[Callable[[], None]] = []
+        monkeypatch.setattr(atexit, "register", registered.append)
+        handler = Mangum(Recorder(), lifespan="off")
+        handler.startup()
+        handler._runtime.close()  # what shutdown would do, without unregistering
+        del handler
+        gc.collect()
+        registered[0]()  # nothing left to shut down: no error
+
+
+class TestResponseFaults:
+    def test_unmappable_response_answers_500(
+        self, make_handler: MakeHandler, caplog: pytest.LogCaptureFixture, backend: str
+    ) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            start: Message = {"type": "http.response.start", "status": 200}
+            start["headers"] = [("content-type", "text/plain")]  # str, not bytes
+            await send(start)
+            await send({"type": "http.response.body", "body": b"x"})
+
+        handler = make_handler(app, lifespan="off", backend=backend)
+        with caplog.at_level(logging.ERROR, logger="mangum_like"):
+            result = handler(load_event(REST), Context())
+        assert result == {
+            "statusCode": 500,
+            "headers": {"content-type": "text/plain; charset=utf-8"},
+            "multiValueHeaders": {},
+            "body": "Internal Server Error",
+            "isBase64Encoded": False,
+        }
+        assert "could not be mapped" in caplog.text
+
+
+class TestStartupFailureWhileTheAppRuns:
+    def test_failed_startup_of_a_running_app_is_cancelled_and_retried(
+        self, make_handler: MakeHandler, backend: str
+    ) -> None:
+        attempts: list[str] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await receive()
+                if not attempts:
+                    attempts.append("failed")
+                    await send({"type": "lifespan.startup.failed", "message": "db down"})
+                    await anyio.sleep_forever()  # never returns: must be cancelled
+                attempts.append("complete")
+                await send({"type": "lifespan.startup.complete"})
+                await receive()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        handler = make_handler(app, lifespan="on", backend=backend)
+        with pytest.raises(LifespanFailure, match="db down"):
+            handler(load_event(HTTP_API), Context())
+        assert handler(load_event(HTTP_API), Context())["statusCode"] == 204
+        assert attempts == ["failed", "complete"]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.mark.anyio
+async def test_startup_timeout_inside_a_running_loop(
+    anyio_backend: str, backend: str, make_handler: MakeHandler
+) -> None:
+    started: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        started.append(1)
+        if len(started) == 1:
+            await anyio.sleep(30)  # far past the timeout
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    handler = make_handler(app, lifespan="on", backend=backend, startup_timeout=0.05)
+    with pytest.raises(LifespanFailure, match="startup_timeout"):
+        handler.startup()
+    handler.startup()  # the next attempt succeeds
+    assert started == [1, 1]
+
+
+class TestEventValues:
+    def test_non_string_and_non_latin1_header_values(self, make_handler: MakeHandler) -> None:
+        app = Recorder()
+        event = load_event(
+            REST,
+            headers=None,
+            multiValueHeaders={
+                "X-Flag": [True, False],
+                "X-None": None,
+                "X-Single": "not-a-list",
+                "X-Empty": [None],
+                "X-Snow": ["☃"],
+            },
+        )
+        assert make_handler(app)(event, Context())["statusCode"] == 200
+        assert app.scope["headers"] == [
+            (b"x-flag", b"true"),
+            (b"x-flag", b"false"),
+            (b"x-single", b"not-a-list"),
+            (b"x-empty", b""),
+            (b"x-snow", "☃".encode()),
+        ]
+
+    @pytest.mark.parametrize(
+        ("protocol", "version"),
+        [
+            ("HTTP/1.0", "1.0"),
+            ("HTTP/1.1", "1.1"),
+            ("HTTP/2.0", "2"),
+            ("HTTP/2", "2"),
+            ("HTTP/3", "3"),
+            ("SPDY/9", "1.1"),
+            (None, "1.1"),
+        ],
+    )
+    def test_http_version(self, protocol: Any, version: str) -> None:
+        assert http_version(protocol) == version
+
+    def test_text_type_cache_is_bounded(self) -> None:
+        config = SourceConfig("/", ["x/custom"], [])
+        for index in range(400):
+            assert config.is_text(f"text/plain; v={index}")
+        assert config.is_text("X/Custom; charset=utf-8")
+        assert not config.is_text("image/png")
+        assert len(config.text_cache) == 256
