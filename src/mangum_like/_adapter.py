@@ -151,17 +151,14 @@ class Mangum:
             return
         runtime = self._runtime
         state: dict[str, Any] = {}
-        cycle = LifespanCycle(self.app, state)
-        runtime.run(cycle.prepare)
+        cycle = LifespanCycle(self.app, state, runtime)
         task = runtime.spawn(cycle.main)
-        try:
-            runtime.run(cycle.wait_started, self.startup_timeout)
-        except TimeoutError as exc:
+        if not runtime.run(cycle.wait_started, self.startup_timeout):
             runtime.cancel(task)
             raise LifespanFailure(
                 f"lifespan startup did not complete within {self.startup_timeout} s "
                 "(startup_timeout); the next invocation tries again"
-            ) from exc
+            )
         if cycle.outcome == COMPLETE:
             self._state, self._cycle, self._task = state, cycle, task
             self._started = True

@@ -18,7 +18,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ._types import Runtime
+    from ._types import Event, Runtime
 
 T = TypeVar("T")
 
@@ -51,6 +51,18 @@ class AsyncioRuntime:
             return loop.run_until_complete(fn(*args))
         return self._run_elsewhere(fn(*args))
 
+    new_event = asyncio.Event
+
+    async def wait(self, event: Event, seconds: float | None) -> bool:
+        if seconds is None:
+            await event.wait()
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
+            return False
+        return True
+
     def _loop(self) -> asyncio.AbstractEventLoop:
         loop = self.loop
         if loop is None:
@@ -82,6 +94,8 @@ class AsyncioRuntime:
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         loop = self._loop()
+        if self.thread is None and (_get_running_loop() is not None or _in_foreign_loop()):
+            self._start_thread(loop)
 
         async def task() -> Any:
             return await fn()
@@ -169,6 +183,18 @@ class TrioRuntime:
         self.thread = threading.Thread(target=main, name="mangum_like-trio", daemon=True)
         self.thread.start()
         ready.wait()
+
+    def new_event(self) -> Event:
+        import trio
+
+        return trio.Event()
+
+    async def wait(self, event: Event, seconds: float | None) -> bool:
+        import trio
+
+        with trio.move_on_after(float("inf") if seconds is None else seconds):
+            await event.wait()
+        return event.is_set()
 
     def _submit(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> _TrioTask:
         if self.token is None:

@@ -123,3 +123,21 @@ class Runtime(Protocol):
     def close(self) -> None:
         """Cancel what still runs and release the loop; a later ``run`` starts a new one."""
         ...
+
+    def new_event(self) -> Event:
+        """An event of the loop's own library."""
+        ...
+
+    async def wait(self, event: Event, seconds: float | None) -> bool:
+        """Wait for ``event`` at most ``seconds`` (None: no limit); whether it was set."""
+        ...
+
+
+class Event(Protocol):
+    """What asyncio's, trio's and anyio's events share."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> Any: ...
