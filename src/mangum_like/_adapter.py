@@ -15,7 +15,7 @@ from ._exceptions import (
     LifespanFailure,
     LifespanUnsupported,
 )
-from ._http import error_response, run_http
+from ._http import HTTPCycle, error_response
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
@@ -252,7 +252,13 @@ class Mangum:
             logger.exception("Malformed %s event; answering 400", source.name)
             return self._error(source, event, context, 400, "Bad Request: malformed event")
         scope["state"] = self._state.copy()
-        status, headers, response_body = self._runtime.run(run_http, self.app, scope, body)
+        cycle = HTTPCycle(body)
+        try:
+            self._runtime.run_app(self.app, scope, cycle.receive, cycle.send)
+        except Exception:
+            status, headers, response_body = cycle.outcome(scope, raised=True)
+        else:
+            status, headers, response_body = cycle.outcome(scope, raised=False)
         if scope.get("method") == "HEAD":
             response_body = b""
         try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._exceptions import UnexpectedMessage
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, Headers, Message, Scope
+    from ._types import Headers, Message, Scope
 
 logger = logging.getLogger("mangum_like")
 
@@ -70,6 +70,31 @@ class HTTPCycle:
             expected = "http.response.start" if state == _REQUEST else "http.response.body"
             raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
 
+    def outcome(self, scope: Scope, raised: bool) -> tuple[int, Headers, bytes]:
+        """The response to hand back once the app has returned or (in ``except``) raised."""
+        if self.state == _COMPLETE:
+            if raised:
+                logger.exception(
+                    "The app raised after completing the response to %s %s; the response stands",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+            chunks = self.chunks
+            return self.status, self.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if raised:
+            logger.exception(
+                "The app raised before completing the response to %s %s; answering 500",
+                scope.get("method"),
+                scope.get("path"),
+            )
+        else:
+            logger.error(
+                "The app returned without completing a response to %s %s; answering 500",
+                scope.get("method"),
+                scope.get("path"),
+            )
+        return error_response(500, "Internal Server Error")
+
 
 def _new_event() -> Any:
     import anyio  # rarely needed: imported on first use, not with mangum_like
@@ -79,32 +104,3 @@ def _new_event() -> Any:
 
 def error_response(status: int, text: str) -> tuple[int, Headers, bytes]:
     return status, list(_PLAIN), text.encode("utf-8")
-
-
-async def run_http(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, Headers, bytes]:
-    """Drive the app through one request and return its response, or a 500 when it fails."""
-    cycle = HTTPCycle(body)
-    try:
-        await app(scope, cycle.receive, cycle.send)
-    except Exception:
-        if cycle.state != _COMPLETE:
-            logger.exception(
-                "The app raised before completing the response to %s %s; answering 500",
-                scope.get("method"),
-                scope.get("path"),
-            )
-            return error_response(500, "Internal Server Error")
-        logger.exception(
-            "The app raised after completing the response to %s %s; the response stands",
-            scope.get("method"),
-            scope.get("path"),
-        )
-    if cycle.state != _COMPLETE:
-        logger.error(
-            "The app returned without completing a response to %s %s; answering 500",
-            scope.get("method"),
-            scope.get("path"),
-        )
-        return error_response(500, "Internal Server Error")
-    chunks = cycle.chunks
-    return cycle.status, cycle.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)

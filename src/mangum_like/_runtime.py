@@ -18,7 +18,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ._types import Event, Runtime
+    from ._types import ASGIApp, Event, Receive, Runtime, Scope, Send
 
 T = TypeVar("T")
 
@@ -50,6 +50,19 @@ class AsyncioRuntime:
         ):
             return loop.run_until_complete(fn(*args))
         return self._run_elsewhere(fn(*args))
+
+    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        # The per-invocation path: the app's coroutine goes straight to the loop.
+        loop = self.loop
+        if (
+            loop is not None
+            and self.thread is None
+            and _get_running_loop() is None
+            and not _in_foreign_loop()
+        ):
+            loop.run_until_complete(app(scope, receive, send))
+        else:
+            self._run_elsewhere(_call(app, scope, receive, send))
 
     new_event = asyncio.Event
 
@@ -122,6 +135,10 @@ class AsyncioRuntime:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
         loop.close()
+
+
+async def _call(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await app(scope, receive, send)
 
 
 async def _finish_tasks() -> None:
@@ -224,6 +241,9 @@ class TrioRuntime:
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         result: T = self._submit(fn, args).future.result()
         return result
+
+    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self._submit(app, (scope, receive, send)).future.result()
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return self._submit(fn, ())

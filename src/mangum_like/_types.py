@@ -112,6 +112,10 @@ class Runtime(Protocol):
         """Run ``fn(*args)`` on the loop and return its result; blocks the caller."""
         ...
 
+    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run one ASGI request through ``app`` on the loop; the app's exception propagates."""
+        ...
+
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Start ``fn()`` as a background task on the loop; returns a handle for ``cancel``."""
         ...

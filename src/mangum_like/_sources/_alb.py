@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._base import (
     SourceConfig,
-    add_headers,
     check_size,
     decode_body,
     encode_body,
+    event_headers,
     group_headers,
     header_text,
     make_scope,
@@ -73,10 +73,7 @@ class ALB:
         path, raw_path = split_path(require_str(typed.get("path"), "path"))
         base = self.config.api_gateway_base_path
         root_path = base if base and segment_prefix(path, base) else ""
-        headers: Headers = []
-        found: dict[str, str] = {}
-        multi = typed.get("multiValueHeaders")
-        add_headers(headers, found, typed.get("headers"), multi)
+        headers, found = event_headers(event)
         if "multiValueQueryStringParameters" in typed:
             query = _verbatim_query(typed.get("multiValueQueryStringParameters"))
         else:

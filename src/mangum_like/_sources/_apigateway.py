@@ -15,6 +15,7 @@ from ._base import (
     check_size,
     decode_body,
     encode_body,
+    event_headers,
     group_headers,
     header_bytes,
     header_text,
@@ -42,6 +43,11 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else _EMPTY
 
 
+def _quote(text: str) -> str:
+    # Most keys and values are plain ASCII words, which form-encoding leaves as they are.
+    return text if text.isalnum() and text.isascii() else quote_plus(text)
+
+
 def encode_query(multi: dict[str, Any] | None, single: dict[str, Any] | None) -> bytes:
     """Re-encode API Gateway's decoded query parameters; every repeated key survives."""
     params = multi or single
@@ -49,11 +55,13 @@ def encode_query(multi: dict[str, Any] | None, single: dict[str, Any] | None) ->
         return b""
     parts = []
     for key, values in params.items():
-        name = quote_plus(key)
-        if not isinstance(values, list):
+        name = _quote(key)
+        if values.__class__ is not list:
             values = [values]
         for value in values:
-            parts.append(f"{name}={quote_plus(header_text(value))}")
+            parts.append(
+                f"{name}={_quote(value if value.__class__ is str else header_text(value))}"
+            )
     return "&".join(parts).encode("ascii")
 
 
@@ -104,9 +112,7 @@ class APIGatewayV1:
         if prepend:
             path = root_path + path
             raw_path = root_path.encode("ascii") + raw_path
-        headers: Headers = []
-        found: dict[str, str] = {}
-        add_headers(headers, found, typed.get("headers"), typed.get("multiValueHeaders"))
+        headers, found = event_headers(event)
         body = decode_body(typed.get("body"), typed.get("isBase64Encoded"))
         scope = make_scope(
             event,
@@ -184,7 +190,9 @@ class APIGatewayV2:
                     root_path = prefix
         headers: Headers = []
         found: dict[str, str] = {}
-        add_headers(headers, found, typed.get("headers"), None)
+        single = typed.get("headers")
+        if single:
+            add_headers(headers, found, single)
         cookies = typed.get("cookies")
         if cookies:
             # API Gateway moves the Cookie header into "cookies"; Function URLs may send both.

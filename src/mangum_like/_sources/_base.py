@@ -45,7 +45,12 @@ _TEXT_SUFFIXES = ("+json", "+xml", "+yaml")
 _PATH_SAFE = "/%!$&'()*+,;=:@-._~"
 
 _REASONS: dict[int, str] = {}
-_HTTP_VERSIONS = {"1.0": "1.0", "1.1": "1.1", "2": "2", "2.0": "2", "3": "3", "3.0": "3"}
+# Request protocol ("HTTP/1.1") -> ASGI http_version
+_HTTP_VERSIONS = {
+    f"{prefix}/{version}": asgi
+    for prefix in ("HTTP", "http")
+    for version, asgi in (("1.0", "1.0"), ("1.1", "1.1"), ("2", "2"), ("2.0", "2"), ("3", "3"))
+}
 # Header names a source reads while it converts the headers, to fill the scope.
 _SCOPE_HEADERS = frozenset({"host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-for"})
 
@@ -105,43 +110,75 @@ def header_bytes(value: str) -> bytes:
         return value.encode("utf-8")
 
 
-def add_headers(
-    out: Headers,
-    found: dict[str, str],
-    single: dict[str, Any] | None,
-    multi: dict[str, Any] | None,
-) -> None:
-    """Append every header of an event to ``out`` (lower-cased names, every value kept).
+# Header names recur from one invocation to the next: each is lower-cased and encoded once.
+# name -> (ASGI name bytes, the lower-cased name when the scope needs its value, else None)
+_NAMES: dict[str, tuple[bytes, str | None]] = {}
+_NAMES_MAX = 2048
 
-    ``multiValueHeaders`` holds every value; ``headers`` may still hold names it lacks (seen in
-    HTTP API payload 1.0 events), so those are added too. The headers the scope needs are
-    copied into ``found`` on the way.
+
+def _name(name: str) -> tuple[bytes, str | None]:
+    lname = name.lower()
+    entry = (header_bytes(lname), lname if lname in _SCOPE_HEADERS else None)
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[name] = entry
+    return entry
+
+
+def add_headers(out: Headers, found: dict[str, str], headers: dict[str, Any]) -> None:
+    """Append a ``headers`` object (one value a name) to ``out``; the scope's ones to ``found``."""
+    names = _NAMES
+    for name, value in headers.items():
+        entry = names.get(name) or _name(name)
+        if value.__class__ is not str:
+            value = header_text(value)
+        try:
+            out.append((entry[0], value.encode("latin-1")))
+        except UnicodeEncodeError:
+            out.append((entry[0], value.encode("utf-8")))
+        if entry[1] is not None:
+            found[entry[1]] = value
+
+
+def add_multi_value_headers(
+    out: Headers, found: dict[str, str], multi: dict[str, Any], single: dict[str, Any] | None
+) -> None:
+    """Append ``multiValueHeaders`` (every value) and the names only ``headers`` carries.
+
+    Both objects usually name the same headers, but some HTTP API payload 1.0 events have
+    names in ``headers`` alone; those are added too, so nothing the client sent is lost.
     """
-    seen: set[str] | None = None
+    names = _NAMES
+    for name, values in multi.items():
+        if values is None:
+            continue
+        if values.__class__ is not list:
+            values = [values]
+        entry = names.get(name) or _name(name)
+        for value in values:
+            if value.__class__ is not str:
+                value = header_text(value)
+            try:
+                out.append((entry[0], value.encode("latin-1")))
+            except UnicodeEncodeError:
+                out.append((entry[0], value.encode("utf-8")))
+            if entry[1] is not None:
+                found[entry[1]] = value
+    if single and not single.keys() <= multi.keys():
+        seen = {name.lower() for name in multi}
+        add_headers(out, found, {k: v for k, v in single.items() if k.lower() not in seen})
+
+
+def event_headers(event: LambdaEvent) -> tuple[Headers, dict[str, str]]:
+    """The ASGI headers of a REST or ALB event, and the values the scope needs by name."""
+    headers: Headers = []
+    found: dict[str, str] = {}
+    multi = event.get("multiValueHeaders")
+    single = event.get("headers")
     if multi:
-        seen = set()
-        for name, values in multi.items():
-            lname = name.lower()
-            seen.add(lname)
-            if values is None:
-                continue
-            bname = lname.encode("latin-1")
-            if not isinstance(values, list):
-                values = [values]
-            for value in values:
-                text = header_text(value)
-                out.append((bname, header_bytes(text)))
-                if lname in _SCOPE_HEADERS:
-                    found[lname] = text
-    if single:
-        for name, value in single.items():
-            lname = name.lower()
-            if seen is not None and lname in seen:
-                continue
-            text = header_text(value)
-            out.append((lname.encode("latin-1"), header_bytes(text)))
-            if lname in _SCOPE_HEADERS:
-                found[lname] = text
+        add_multi_value_headers(headers, found, multi, single)
+    elif single:
+        add_headers(headers, found, single)
+    return headers, found
 
 
 def split_path(raw: str) -> tuple[str, bytes]:
@@ -165,9 +202,7 @@ def segment_prefix(path: str, prefix: str) -> bool:
 
 def http_version(protocol: Any) -> str:
     """The ASGI ``http_version`` of a request protocol such as ``HTTP/1.1``; "1.1" if unknown."""
-    if not isinstance(protocol, str):
-        return "1.1"
-    return _HTTP_VERSIONS.get(protocol.rpartition("/")[2], "1.1")
+    return _HTTP_VERSIONS.get(protocol, "1.1") if isinstance(protocol, str) else "1.1"
 
 
 def server_and_scheme(
@@ -228,14 +263,14 @@ def make_scope(
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": http_version(protocol),
-        "method": method.upper(),
+        "method": method if method.isupper() else method.upper(),
         "scheme": scheme,
         "path": path,
         "raw_path": raw_path,
         "root_path": root_path,
         "query_string": query_string,
         "headers": headers,
-        "client": (client_ip, 0) if isinstance(client_ip, str) and client_ip else None,
+        "client": (client_ip, 0) if client_ip and client_ip.__class__ is str else None,
         "server": server,
         "aws.event": event,
         "aws.context": context,
@@ -245,12 +280,20 @@ def make_scope(
 # -- response side ------------------------------------------------------------------------------
 
 
+_RESPONSE_NAMES: dict[bytes, str] = {}
+
+
 def group_headers(headers: Headers, config: SourceConfig) -> dict[str, list[str]]:
     """Response headers by lower-cased name, in order, every value kept, excluded ones dropped."""
     grouped: dict[str, list[str]] = {}
     exclude = config.exclude_headers
+    names = _RESPONSE_NAMES
     for raw_name, raw_value in headers:
-        name = raw_name.decode("latin-1").lower()
+        name = names.get(raw_name)
+        if name is None:
+            name = raw_name.decode("latin-1").lower()
+            if len(names) < _NAMES_MAX:
+                names[bytes(raw_name)] = name
         if exclude and name in exclude:
             continue
         value = raw_value.decode("latin-1")
