@@ -82,16 +82,16 @@ class ALB:
         scope = make_scope(
             event,
             context,
-            method=method,
-            path=path,
-            raw_path=raw_path,
-            root_path=root_path,
-            query_string=query,
-            headers=headers,
-            found=found,
-            client_ip=forwarded.rpartition(",")[2].strip() if forwarded else None,
-            protocol=None,
-            domain_name=None,
+            method,
+            path,
+            raw_path,
+            root_path,
+            query,
+            headers,
+            found,
+            forwarded.rpartition(",")[2].strip() if forwarded else None,  # the client
+            None,  # ALB does not say which protocol version the client used
+            None,  # nor its domain name: the Host header names the server
         )
         return scope, decode_body(typed.get("body"), typed.get("isBase64Encoded"))
 

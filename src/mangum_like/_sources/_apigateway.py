@@ -117,18 +117,18 @@ class APIGatewayV1:
         scope = make_scope(
             event,
             context,
-            method=method,
-            path=path,
-            raw_path=raw_path,
-            root_path=root_path,
-            query_string=encode_query(
+            method,
+            path,
+            raw_path,
+            root_path,
+            encode_query(
                 typed.get("multiValueQueryStringParameters"), typed.get("queryStringParameters")
             ),
-            headers=headers,
-            found=found,
-            client_ip=_dict(request_context.get("identity")).get("sourceIp"),
-            protocol=request_context.get("protocol"),
-            domain_name=request_context.get("domainName"),
+            headers,
+            found,
+            _dict(request_context.get("identity")).get("sourceIp"),
+            request_context.get("protocol"),
+            request_context.get("domainName"),
         )
         return scope, body
 
@@ -173,9 +173,13 @@ class APIGatewayV2:
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
         typed = cast("APIGatewayProxyEventV2", event)
         request_context = typed["requestContext"]
-        http = _dict(request_context.get("http"))
-        method = require_str(http.get("method"), "requestContext.http.method")
-        raw = require_str(typed.get("rawPath"), "rawPath")
+        http = request_context["http"]
+        method = http.get("method")
+        if not method or method.__class__ is not str:
+            method = require_str(method, "requestContext.http.method")
+        raw = typed.get("rawPath")
+        if not raw or raw.__class__ is not str:
+            raw = require_str(raw, "rawPath")
         path, raw_path = split_path(raw)
         root_path = ""
         base = self.config.api_gateway_base_path
@@ -196,22 +200,23 @@ class APIGatewayV2:
         cookies = typed.get("cookies")
         if cookies:
             # API Gateway moves the Cookie header into "cookies"; Function URLs may send both.
-            headers = [header for header in headers if header[0] != b"cookie"]
+            if single and ("cookie" in single or "Cookie" in single):
+                headers = [header for header in headers if header[0] != b"cookie"]
             headers.append((b"cookie", header_bytes("; ".join(cookies))))
         query = typed.get("rawQueryString")
         scope = make_scope(
             event,
             context,
-            method=method,
-            path=path,
-            raw_path=raw_path,
-            root_path=root_path,
-            query_string=query.encode("utf-8") if isinstance(query, str) else b"",
-            headers=headers,
-            found=found,
-            client_ip=http.get("sourceIp"),
-            protocol=http.get("protocol"),
-            domain_name=request_context.get("domainName"),
+            method,
+            path,
+            raw_path,
+            root_path,
+            query.encode("utf-8") if isinstance(query, str) else b"",
+            headers,
+            found,
+            http.get("sourceIp"),
+            http.get("protocol"),
+            request_context.get("domainName"),
         )
         return scope, decode_body(typed.get("body"), typed.get("isBase64Encoded"))
 

@@ -205,21 +205,34 @@ def http_version(protocol: Any) -> str:
     return _HTTP_VERSIONS.get(protocol, "1.1") if isinstance(protocol, str) else "1.1"
 
 
+# (Host, X-Forwarded-Port, scheme) -> ASGI server: the same few recur on every invocation.
+_SERVERS: dict[tuple[str, str | None, str], tuple[str, int]] = {}
+
+
 def server_and_scheme(
     found: dict[str, str], domain_name: Any
 ) -> tuple[tuple[str, int] | None, str]:
     scheme = found.get("x-forwarded-proto") or "https"
-    host = found.get("host") or (domain_name if isinstance(domain_name, str) else None)
+    host = found.get("host") or (domain_name if domain_name.__class__ is str else None)
     if not host:
         return None, scheme
-    port_text = found.get("x-forwarded-port")
+    key = (host, found.get("x-forwarded-port"), scheme)
+    server = _SERVERS.get(key)
+    if server is None:
+        server = _parse_server(*key)
+        if len(_SERVERS) < _NAMES_MAX:
+            _SERVERS[key] = server
+    return server, scheme
+
+
+def _parse_server(host: str, port_text: str | None, scheme: str) -> tuple[str, int]:
     name, sep, port_part = host.rpartition(":")
-    if sep and "]" not in port_part:
+    if sep and "]" not in port_part:  # "[::1]" has colons but no port
         host = name
         port_text = port_text or port_part
     if port_text and port_text.isdigit():
-        return (host, int(port_text)), scheme
-    return (host, 443 if scheme == "https" else 80), scheme
+        return host, int(port_text)
+    return host, 443 if scheme == "https" else 80
 
 
 def decode_body(body: Any, is_base64: Any) -> bytes:
@@ -246,7 +259,6 @@ def require_str(value: Any, field: str) -> str:
 def make_scope(
     event: LambdaEvent,
     context: LambdaContext,
-    *,
     method: str,
     path: str,
     raw_path: bytes,
@@ -258,6 +270,7 @@ def make_scope(
     protocol: Any,
     domain_name: Any,
 ) -> Scope:
+    """The ASGI http scope; called positionally, as it is on every invocation."""
     server, scheme = server_and_scheme(found, domain_name)
     return {
         "type": "http",
