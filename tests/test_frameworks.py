@@ -7,6 +7,7 @@ used, and ``url_for`` and FastAPI's docs page give URLs that work from the clien
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -147,7 +148,7 @@ def json_body(result: dict[str, Any]) -> Any:
 # -- the three deployments ------------------------------------------------------------------------
 
 
-class _Deployment:
+class _Deployment(abc.ABC):
     """The same checks for every deployment; subclasses say how the client reaches the app."""
 
     handler_options: ClassVar[dict[str, Any]] = {}
@@ -156,9 +157,9 @@ class _Deployment:
     route = ""  # a route as the app declares it
     route_name = ""
 
+    @abc.abstractmethod
     def event(self, path: str) -> dict[str, Any]:
         """The event of a client request to ``path`` (an app route, without the prefix)."""
-        raise NotImplementedError
 
     def handler(self, make_handler: MakeHandler, app: Any, backend: str) -> Mangum:
         return make_handler(app, backend=backend, **self.handler_options)
