@@ -19,7 +19,7 @@ from ._http import HTTPCycle, error_response
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
-from ._sources._base import ResultTooLarge
+from ._sources._base import MAX_RESULT_BYTES, ResultTooLarge
 
 if TYPE_CHECKING:
     from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult, Runtime
@@ -270,7 +270,7 @@ class Mangum:
                 scope.get("method"),
                 scope.get("path"),
                 exc.size,
-                6_291_556,
+                MAX_RESULT_BYTES,
             )
             return self._error(
                 source, event, context, 502, "Bad Gateway: response too large for AWS Lambda"

@@ -330,9 +330,10 @@ def encode_body(
             return body.decode("utf-8"), False
         except UnicodeDecodeError:
             pass
-    if 4 * ((len(body) + 2) // 3) > MAX_RESULT_BYTES:
+    encoded_size = 4 * ((len(body) + 2) // 3)
+    if encoded_size > MAX_RESULT_BYTES:
         # Too large for Lambda whatever else the result holds: skip the encoding work.
-        raise ResultTooLarge(4 * ((len(body) + 2) // 3))
+        raise ResultTooLarge(encoded_size)
     return base64.b64encode(body).decode("ascii"), True
 
 
