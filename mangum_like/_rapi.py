@@ -1,0 +1,125 @@
+"""A small client of the Lambda Runtime API and Extensions API (standard library only).
+
+Inside an execution environment, Lambda serves both APIs over plain HTTP/1.1 at the
+``host:port`` in ``AWS_LAMBDA_RUNTIME_API`` (AWS Lambda developer guide, "Using the Lambda
+runtime API for custom runtimes" and "Using the Lambda Extensions API"). The calls are few and
+local, so ``http.client`` with one kept-alive connection per caller is all it takes: no thread
+pool, no third-party client, nothing imported before it is needed.
+
+``Connection`` is shared by everything that talks to these APIs: the no-op extension that makes
+Lambda deliver SIGTERM (``register_extension`` and ``next_extension_event``), and a runtime loop
+(``invocation/next``, ``/response``, ``/error``), which can also drive ``Connection.http`` itself
+for chunked, streamed responses.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any, NamedTuple
+
+RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
+RUNTIME_PATH = "/2018-06-01/runtime"
+EXTENSION_PATH = "/2020-01-01/extension"
+
+# Extensions API headers (developer guide, "Extensions API reference").
+EXTENSION_NAME = "Lambda-Extension-Name"
+EXTENSION_IDENTIFIER = "Lambda-Extension-Identifier"
+
+
+class RuntimeAPIError(Exception):
+    """The Runtime or Extensions API answered with an unexpected status."""
+
+    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = body
+        detail = body.decode(errors="replace")[:300]
+        super().__init__(f"{method} {path} answered {status}: {detail}")
+
+
+class Reply(NamedTuple):
+    """A complete answer of the API."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class Connection:
+    """One HTTP/1.1 connection to the API at ``address`` (``host:port``), kept alive.
+
+    Not thread-safe: each thread that calls the API (the runtime loop, the extension's
+    long-poll) holds its own. ``timeout`` is the socket timeout in seconds; ``None``, the default,
+    suits the long-polls, which by design wait as long as Lambda has nothing to say.
+    """
+
+    def __init__(self, address: str, timeout: float | None = None) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.http = http.client.HTTPConnection(address, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Send one request and read the whole answer.
+
+        A kept-alive connection the API closed since its last use is reopened once, for
+        requests whose answer never came (the request was not processed).
+        """
+        try:
+            return self._exchange(method, path, body, headers)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.http.close()
+            return self._exchange(method, path, body, headers)
+
+    def _exchange(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
+    ) -> Reply:
+        self.http.request(method, path, body=body, headers=headers or {})
+        response = self.http.getresponse()
+        return Reply(response.status, response.headers, response.read())
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def register_extension(connection: Connection, name: str, events: list[str]) -> str:
+    """Register an extension named ``name`` for ``events``; returns its identifier.
+
+    Lambda accepts registrations during the Init phase only: afterwards (and for a name already
+    taken) it answers with a 4xx status, raised here as ``RuntimeAPIError``.
+    """
+    path = f"{EXTENSION_PATH}/register"
+    reply = connection.request(
+        "POST",
+        path,
+        json.dumps({"events": events}).encode(),
+        {EXTENSION_NAME: name, "Content-Type": "application/json"},
+    )
+    identifier = reply.headers.get(EXTENSION_IDENTIFIER)
+    if reply.status != 200 or not identifier:
+        raise RuntimeAPIError("POST", path, reply.status, reply.body)
+    return identifier
+
+
+def next_extension_event(connection: Connection, identifier: str) -> dict[str, Any]:
+    """Wait for the extension's next lifecycle event (``INVOKE`` or ``SHUTDOWN``).
+
+    Calling it also tells Lambda that the extension finished its work for the current phase; the
+    Init phase ends only when every registered extension has called it once.
+    """
+    path = f"{EXTENSION_PATH}/event/next"
+    reply = connection.request("GET", path, headers={EXTENSION_IDENTIFIER: identifier})
+    if reply.status != 200:
+        raise RuntimeAPIError("GET", path, reply.status, reply.body)
+    event: dict[str, Any] = reply.json()
+    return event

@@ -1,0 +1,550 @@
+"""A local AWS Lambda Runtime API and Extensions API, for running real runtimes in tests.
+
+Only the standard library: ``http.server`` on 127.0.0.1, one thread per connection. A test starts
+a runtime process (the official ``awslambdaric``, or our own loop) with ``start()``, hands it
+events with ``invoke()``, and ends the execution environment with ``end_environment()`` the way
+Lambda does.
+
+The facts modelled here (AWS Lambda developer guide, "Using the Lambda runtime API for custom
+runtimes", "Using the Lambda Extensions API", "Understanding the Lambda execution environment
+lifecycle"):
+
+- The runtime long-polls ``GET /2018-06-01/runtime/invocation/next``; the event is the body, and
+  the headers ``Lambda-Runtime-Aws-Request-Id``, ``Lambda-Runtime-Deadline-Ms`` (epoch
+  milliseconds), ``Lambda-Runtime-Invoked-Function-Arn``, ``Lambda-Runtime-Trace-Id`` and, when
+  there are some, ``Lambda-Runtime-Client-Context`` / ``Lambda-Runtime-Cognito-Identity``
+  describe it. The result goes to ``POST .../invocation/{id}/response`` (buffered, or chunked in
+  the streaming mode, errors in trailers) or ``POST .../invocation/{id}/error``; both answer 202.
+- A runtime that fails to initialise posts ``/2018-06-01/runtime/init/error``.
+- Extensions register with ``POST /2020-01-01/extension/register`` (header
+  ``Lambda-Extension-Name``, body ``{"events": [...]}``) and get a ``Lambda-Extension-Identifier``.
+  Registration is accepted during the Init phase only, which ends when the runtime and every
+  registered extension have called their ``next`` endpoint; after that the API answers 403.
+  ``GET /2020-01-01/extension/event/next`` answers only with the events subscribed to: an
+  extension subscribed to none waits until the environment ends.
+- Lambda sends SIGTERM to the runtime at the end of an environment only when at least one
+  extension is registered, and SIGKILLs it after the Shutdown phase's limit (500 ms with internal
+  extensions only, 2,000 ms with external ones). Without extensions the runtime gets no signal it
+  can catch: SIGKILL straight away.
+- SnapStart: the runtime calls ``GET /2018-06-01/runtime/restore/next`` when its init is done;
+  the snapshot is taken while that call is pending, and it answers after the restore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import IO, Any
+
+RUNTIME = "/2018-06-01/runtime"
+EXTENSION = "/2020-01-01/extension"
+DEFAULT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:mangum-like-e2e"
+DEFAULT_TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+_POLL = 0.05  # seconds between checks of a long-poll for the emulator's closing
+
+
+@dataclass
+class Invocation:
+    """One invocation handed to the runtime, and the runtime's answer."""
+
+    request_id: str
+    event: bytes
+    next_headers: dict[str, str]
+    timeout_ms: int = 3000
+    kind: str | None = None  # "response" | "error", once answered
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # what the runtime sent with its answer
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)  # (monotonic time, bytes)
+    trailers: dict[str, str] = field(default_factory=dict)
+    sent_at: float | None = None  # monotonic time the runtime received the event
+    answered_at: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the runtime receiving the event to its answer."""
+        if self.sent_at is None or self.answered_at is None:
+            raise RuntimeError(f"invocation {self.request_id} is not answered yet")
+        return self.answered_at - self.sent_at
+
+
+@dataclass
+class InitError:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class RegisteredExtension:
+    name: str
+    identifier: str
+    events: list[str]
+    headers: dict[str, str]
+    polling: threading.Event = field(default_factory=threading.Event)  # a next call is pending
+    mailbox: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+
+
+@dataclass
+class EnvironmentEnd:
+    """How ``end_environment`` ended the runtime process."""
+
+    signals: list[str]
+    exit_code: int | None
+    elapsed: float  # seconds from the first signal to the process's exit
+
+
+class RuntimeAPIEmulator:
+    """The Lambda Runtime API and Extensions API of one execution environment, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        function_name: str = "mangum-like-e2e",
+        memory_size: int = 128,
+        snap_start: bool = False,
+    ) -> None:
+        self.function_name = function_name
+        self.memory_size = memory_size
+        self.snap_start = snap_start
+        self.init_errors: list[InitError] = []
+        self.registered_extensions: list[RegisteredExtension] = []
+        self.rejected_registrations: list[dict[str, str]] = []
+        self.invocations: dict[str, Invocation] = {}
+        self.restore_errors: list[InitError] = []
+        self.init_done = threading.Event()  # the runtime asked for its first invocation
+        self.restore_requested = threading.Event()  # SnapStart: the runtime awaits the restore
+        self.restored = threading.Event()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
+        self._pending: queue.Queue[Invocation] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- server ---------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def __enter__(self) -> RuntimeAPIEmulator:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _POLL},
+            name="lambda-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+        if process is not None:
+            process.wait(10)
+        self._closing.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(10)
+            self._thread = None
+        self._server.server_close()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    # -- invocations ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        event: Any,
+        *,
+        timeout_ms: int = 3000,
+        request_id: str | None = None,
+        function_arn: str = DEFAULT_ARN,
+        trace_id: str = DEFAULT_TRACE,
+        client_context: Any = None,
+        identity: Any = None,
+    ) -> Invocation:
+        """Queue ``event`` for the runtime's next ``invocation/next``; does not wait."""
+        request_id = request_id or str(uuid.uuid4())
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Invoked-Function-Arn": function_arn,
+            "Lambda-Runtime-Trace-Id": trace_id,
+        }
+        if client_context is not None:
+            headers["Lambda-Runtime-Client-Context"] = json.dumps(client_context)
+        if identity is not None:
+            headers["Lambda-Runtime-Cognito-Identity"] = json.dumps(identity)
+        invocation = Invocation(request_id, body, headers, timeout_ms)
+        with self._lock:
+            self.invocations[request_id] = invocation
+        self._pending.put(invocation)
+        return invocation
+
+    def invoke(self, event: Any, *, wait: float = 10.0, **options: Any) -> Invocation:
+        """Hand ``event`` to the runtime and wait until it posts the response or an error."""
+        invocation = self.submit(event, **options)
+        self.wait(invocation, wait)
+        return invocation
+
+    def wait(self, invocation: Invocation, seconds: float = 10.0) -> Invocation:
+        if not invocation.done.wait(seconds):
+            raise TimeoutError(
+                f"no answer to invocation {invocation.request_id} within {seconds} s; "
+                f"runtime output:\n{self.output}"
+            )
+        return invocation
+
+    def restore(self) -> None:
+        """SnapStart: resume the environment from its snapshot (answers ``restore/next``)."""
+        self.restored.set()
+
+    # -- the runtime process --------------------------------------------------------------------
+
+    def environment(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment variables Lambda sets for a Python runtime, pointed at this emulator."""
+        variables = dict(os.environ)
+        variables.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": self.address,
+                "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/21/[$LATEST]0123456789abcdef",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if self.snap_start else "on-demand",
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+                "LAMBDA_TASK_ROOT": os.getcwd(),
+                "LAMBDA_RUNTIME_DIR": os.path.dirname(sys.executable),
+                "TZ": ":UTC",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        variables.pop("_X_AMZN_TRACE_ID", None)
+        if env:
+            variables.update(env)
+        return variables
+
+    def start(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start the runtime process; its stdout and stderr are kept in ``output``."""
+        if self.process is not None:
+            raise RuntimeError("this emulator already runs a runtime process")
+        variables = self.environment(env)
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self.process = subprocess.Popen(
+            list(argv),
+            env=variables,
+            cwd=cwd or variables["LAMBDA_TASK_ROOT"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
+        return self.process
+
+    @property
+    def output(self) -> str:
+        """What the runtime process wrote to stdout and stderr so far."""
+        if self._output is None:
+            return ""
+        self._output.flush()
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")
+
+    def wait_init(self, seconds: float = 10.0) -> None:
+        """Wait until the runtime finished its init (asked for its first invocation)."""
+        if not self.init_done.wait(seconds):
+            raise TimeoutError(f"the runtime did not finish init in {seconds} s:\n{self.output}")
+
+    def end_environment(self, grace: float = 0.5) -> EnvironmentEnd:
+        """End the environment as Lambda does: SIGTERM and SIGKILL after ``grace`` seconds when
+        an extension is registered; SIGKILL straight away when none is."""
+        process = self.process
+        if process is None:
+            raise RuntimeError("no runtime process was started")
+        signals: list[str] = []
+        started = time.monotonic()
+        if process.poll() is None:
+            if self.registered_extensions:
+                signals.append("SIGTERM")
+                process.send_signal(signal.SIGTERM)
+                for extension in self.registered_extensions:
+                    if "SHUTDOWN" in extension.events:
+                        deadline = int((time.time() + grace) * 1000)
+                        extension.mailbox.put(
+                            {
+                                "eventType": "SHUTDOWN",
+                                "shutdownReason": "spindown",
+                                "deadlineMs": deadline,
+                            }
+                        )
+                try:
+                    process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    signals.append("SIGKILL")
+                    process.kill()
+            else:
+                signals.append("SIGKILL")
+                process.kill()
+        exit_code = process.wait(10)
+        elapsed = time.monotonic() - started
+        self._closing.set()  # release the long-polls of the ended process
+        return EnvironmentEnd(signals, exit_code, elapsed)
+
+    # -- request handling (server threads) ------------------------------------------------------
+
+    def _init_complete(self) -> bool:
+        return all(extension.polling.is_set() for extension in self.registered_extensions)
+
+    def _next_invocation(self) -> Invocation | None:
+        self.init_done.set()
+        # The Init phase ends when every registered extension has called event/next too.
+        while not self._init_complete():
+            if self._closing.wait(_POLL):
+                return None
+        while not self._closing.is_set():
+            try:
+                invocation = self._pending.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            # The deadline runs from the moment the runtime receives the event.
+            deadline_ms = int(time.time() * 1000) + invocation.timeout_ms
+            invocation.next_headers["Lambda-Runtime-Deadline-Ms"] = str(deadline_ms)
+            invocation.sent_at = time.monotonic()
+            for extension in self.registered_extensions:
+                if "INVOKE" in extension.events:
+                    extension.mailbox.put(
+                        {
+                            "eventType": "INVOKE",
+                            "requestId": invocation.request_id,
+                            "deadlineMs": deadline_ms,
+                            "invokedFunctionArn": invocation.next_headers[
+                                "Lambda-Runtime-Invoked-Function-Arn"
+                            ],
+                            "tracing": {
+                                "type": "X-Amzn-Trace-Id",
+                                "value": invocation.next_headers["Lambda-Runtime-Trace-Id"],
+                            },
+                        }
+                    )
+            return invocation
+        return None
+
+    def _register(self, name: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, str]:
+        if self.init_done.is_set():
+            self.rejected_registrations.append(headers)
+            return (
+                403,
+                {
+                    "errorMessage": "extensions can register during the Init phase only",
+                    "errorType": "Extension.Forbidden",
+                },
+                "",
+            )
+        try:
+            events = json.loads(body or b"{}").get("events", [])
+        except (ValueError, AttributeError):
+            return 400, {"errorMessage": "invalid body", "errorType": "InvalidRequest"}, ""
+        if not name or any(extension.name == name for extension in self.registered_extensions):
+            return (
+                400,
+                {"errorMessage": f"invalid extension name {name!r}", "errorType": "InvalidName"},
+                "",
+            )
+        identifier = str(uuid.uuid4())
+        self.registered_extensions.append(RegisteredExtension(name, identifier, events, headers))
+        return (
+            200,
+            {"functionName": self.function_name, "functionVersion": "$LATEST", "handler": ""},
+            identifier,
+        )
+
+    def _extension(self, identifier: str | None) -> RegisteredExtension | None:
+        for extension in self.registered_extensions:
+            if extension.identifier == identifier:
+                return extension
+        return None
+
+
+def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1: the runtime clients keep their connection, and curl (awslambdaric's C
+        # client) may send "Expect: 100-continue", which http.server answers only in 1.1.
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the tests look at the recorded calls, not at an access log
+
+        def _headers(self) -> dict[str, str]:
+            return dict(self.headers.items())
+
+        def _answer(
+            self, status: int, body: Any = None, headers: Mapping[str, str] | None = None
+        ) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True  # the runtime went away
+
+        def _read_body(self, invocation: Invocation | None = None) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                return self._read_chunked(invocation)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length)
+
+        def _read_chunked(self, invocation: Invocation | None) -> bytes:
+            # http.server leaves chunked request bodies to the handler (RFC 9112 section 7.1).
+            data = bytearray()
+            while True:
+                size_line = self.rfile.readline(65537)
+                if not size_line:
+                    raise ConnectionError("the runtime closed the connection inside a chunk")
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    break
+                chunk = self.rfile.read(size)
+                if invocation is not None:
+                    invocation.chunks.append((time.monotonic(), chunk))
+                data += chunk
+                self.rfile.readline(3)  # the CRLF after the chunk's data
+            while True:  # trailer section, then an empty line
+                line = self.rfile.readline(65537)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if invocation is not None:
+                    invocation.trailers[name.strip()] = value.strip()
+            return bytes(data)
+
+        def do_GET(self) -> None:
+            path = self.path
+            if path == f"{RUNTIME}/invocation/next":
+                invocation = emulator._next_invocation()
+                if invocation is None:
+                    self._answer(500, {"errorMessage": "the environment is shutting down"})
+                    return
+                data = invocation.event
+                try:
+                    self.send_response(200)
+                    for name, value in invocation.next_headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:
+                    self.close_connection = True
+            elif path == f"{RUNTIME}/restore/next":
+                emulator.restore_requested.set()
+                while not emulator.restored.wait(_POLL):
+                    if emulator._closing.is_set():
+                        return
+                self._answer(200, None)
+            elif path == f"{EXTENSION}/event/next":
+                extension = emulator._extension(self.headers.get("Lambda-Extension-Identifier"))
+                if extension is None:
+                    self._answer(
+                        403,
+                        {"errorMessage": "unknown extension", "errorType": "Extension.Unknown"},
+                    )
+                    return
+                extension.polling.set()
+                while not emulator._closing.is_set():
+                    try:
+                        event = extension.mailbox.get(timeout=_POLL)
+                    except queue.Empty:
+                        continue
+                    extension.polling.clear()
+                    self._answer(
+                        200, event, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}
+                    )
+                    return
+                self.close_connection = True  # the environment is gone: drop the long-poll
+            else:
+                self._answer(404, {"errorMessage": f"no route GET {path}"})
+
+        def do_POST(self) -> None:
+            path = self.path
+            if path.startswith(f"{RUNTIME}/invocation/"):
+                request_id, _, kind = path[len(RUNTIME) + len("/invocation/") :].partition("/")
+                invocation = emulator.invocations.get(request_id)
+                if kind not in ("response", "error"):
+                    self._read_body()
+                    self._answer(404, {"errorMessage": f"no route POST {path}"})
+                    return
+                if invocation is None or invocation.done.is_set():
+                    self._read_body()
+                    self._answer(
+                        400,
+                        {"errorMessage": "invalid request id", "errorType": "InvalidRequestID"},
+                    )
+                    return
+                invocation.headers = self._headers()
+                invocation.body = self._read_body(invocation)
+                invocation.kind = kind
+                invocation.answered_at = time.monotonic()
+                self._answer(202, {"status": "OK"})
+                invocation.done.set()
+            elif path == f"{RUNTIME}/init/error":
+                emulator.init_errors.append(InitError(self._headers(), self._read_body()))
+                self._answer(202, {"status": "OK"})
+            elif path == f"{RUNTIME}/restore/error":
+                emulator.restore_errors.append(InitError(self._headers(), self._read_body()))
+                self._answer(202, {"status": "OK"})
+            elif path == f"{EXTENSION}/register":
+                body = self._read_body()
+                status, answer, identifier = emulator._register(
+                    self.headers.get("Lambda-Extension-Name", ""), body, self._headers()
+                )
+                extra = {"Lambda-Extension-Identifier": identifier} if identifier else {}
+                self._answer(status, answer, extra)
+            else:
+                self._read_body()
+                self._answer(404, {"errorMessage": f"no route POST {path}"})
+
+    return Handler

@@ -1,0 +1,392 @@
+"""The Runtime API emulator the end-to-end tests stand on, checked against Lambda's documented
+behaviour, the official runtime client (awslambdaric) and mangum_like's own API client."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mangum_like._rapi import (
+    Connection,
+    RuntimeAPIError,
+    next_extension_event,
+    register_extension,
+)
+from tests.lambda_emulator import RUNTIME, Invocation, RuntimeAPIEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+RIC = [sys.executable, "-m", "awslambdaric"]
+
+
+@pytest.fixture
+def emulator() -> Iterator[RuntimeAPIEmulator]:
+    with RuntimeAPIEmulator() as emulator:
+        yield emulator
+
+
+def next_invocation(connection: Connection) -> tuple[dict[str, str], bytes]:
+    reply = connection.request("GET", f"{RUNTIME}/invocation/next")
+    assert reply.status == 200
+    return dict(reply.headers.items()), reply.body
+
+
+class TestRuntimeAPI:
+    def test_invocation_next_describes_the_event(self, emulator: RuntimeAPIEmulator) -> None:
+        invocation = emulator.submit(
+            {"hello": "world"},
+            timeout_ms=5000,
+            request_id="req-1",
+            client_context={"custom": {"a": "b"}},
+            identity={"cognitoIdentityId": "id-1"},
+        )
+        connection = Connection(emulator.address, timeout=5)
+        before = int(time.time() * 1000)
+        headers, body = next_invocation(connection)
+        assert json.loads(body) == {"hello": "world"}
+        assert headers["Lambda-Runtime-Aws-Request-Id"] == "req-1"
+        assert before + 5000 <= int(headers["Lambda-Runtime-Deadline-Ms"]) <= before + 5100
+        assert headers["Lambda-Runtime-Invoked-Function-Arn"].startswith("arn:aws:lambda:")
+        assert headers["Lambda-Runtime-Trace-Id"].startswith("Root=")
+        assert json.loads(headers["Lambda-Runtime-Client-Context"]) == {"custom": {"a": "b"}}
+        assert json.loads(headers["Lambda-Runtime-Cognito-Identity"]) == {
+            "cognitoIdentityId": "id-1"
+        }
+        reply = connection.request(
+            "POST", f"{RUNTIME}/invocation/req-1/response", b'{"ok": true}', {"X-Test": "1"}
+        )
+        assert reply.status == 202
+        emulator.wait(invocation, 5)
+        assert (invocation.kind, invocation.json()) == ("response", {"ok": True})
+        assert invocation.headers["X-Test"] == "1"
+        assert invocation.duration >= 0
+        connection.close()
+
+    def test_optional_headers_are_left_out(self, emulator: RuntimeAPIEmulator) -> None:
+        emulator.submit([1, 2])
+        connection = Connection(emulator.address, timeout=5)
+        headers, _ = next_invocation(connection)
+        assert "Lambda-Runtime-Client-Context" not in headers
+        assert "Lambda-Runtime-Cognito-Identity" not in headers
+        connection.close()
+
+    def test_error_and_unknown_request_ids(self, emulator: RuntimeAPIEmulator) -> None:
+        invocation = emulator.submit({}, request_id="req-2")
+        connection = Connection(emulator.address, timeout=5)
+        next_invocation(connection)
+        error = b'{"errorMessage": "boom", "errorType": "ValueError"}'
+        headers = {"Lambda-Runtime-Function-Error-Type": "Unhandled"}
+        assert connection.request("POST", f"{RUNTIME}/invocation/req-2/error", error, headers)[
+            0
+        ] == (202)
+        emulator.wait(invocation, 5)
+        assert invocation.kind == "error"
+        assert invocation.json()["errorType"] == "ValueError"
+        assert invocation.headers["Lambda-Runtime-Function-Error-Type"] == "Unhandled"
+        # Answered already, or never handed out: Lambda refuses the request id.
+        assert connection.request("POST", f"{RUNTIME}/invocation/req-2/response", b"{}")[0] == 400
+        assert connection.request("POST", f"{RUNTIME}/invocation/nope/response", b"{}")[0] == 400
+        assert connection.request("POST", f"{RUNTIME}/invocation/req-2/other", b"{}")[0] == 404
+        assert connection.request("GET", "/2018-06-01/nothing")[0] == 404
+        assert connection.request("POST", "/2018-06-01/nothing", b"x")[0] == 404
+        connection.close()
+
+    def test_init_error_is_recorded(self, emulator: RuntimeAPIEmulator) -> None:
+        connection = Connection(emulator.address, timeout=5)
+        reply = connection.request(
+            "POST",
+            f"{RUNTIME}/init/error",
+            b'{"errorMessage": "no module", "errorType": "Runtime.ImportModuleError"}',
+            {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"},
+        )
+        assert reply.status == 202
+        [error] = emulator.init_errors
+        assert error.json()["errorMessage"] == "no module"
+        assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ImportModuleError"
+        connection.close()
+
+    def test_chunked_response_is_timed_chunk_by_chunk(self, emulator: RuntimeAPIEmulator) -> None:
+        invocation = emulator.submit({}, request_id="req-3")
+        connection = Connection(emulator.address, timeout=5)
+        next_invocation(connection)
+        raw = connection.http
+        raw.putrequest("POST", f"{RUNTIME}/invocation/req-3/response")
+        raw.putheader("Transfer-Encoding", "chunked")
+        raw.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+        raw.putheader("Trailer", "Lambda-Runtime-Function-Error-Type")
+        raw.endheaders()
+        raw.send(b"5\r\nhello\r\n")
+        time.sleep(0.2)
+        raw.send(b"6;ext=1\r\n world\r\n")
+        raw.send(b"0\r\nLambda-Runtime-Function-Error-Type: Boom\r\nX-Other: yes\r\n\r\n")
+        response = raw.getresponse()
+        response.read()
+        assert response.status == 202
+        emulator.wait(invocation, 5)
+        assert invocation.body == b"hello world"
+        assert [chunk for _, chunk in invocation.chunks] == [b"hello", b" world"]
+        assert invocation.chunks[1][0] - invocation.chunks[0][0] >= 0.15
+        assert invocation.trailers == {
+            "Lambda-Runtime-Function-Error-Type": "Boom",
+            "X-Other": "yes",
+        }
+        assert invocation.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
+        connection.close()
+
+    def test_wait_times_out_with_the_runtime_output(self, emulator: RuntimeAPIEmulator) -> None:
+        invocation = emulator.submit({})
+        with pytest.raises(TimeoutError, match="no answer"):
+            emulator.wait(invocation, 0.05)
+        with pytest.raises(RuntimeError, match="not answered"):
+            _ = invocation.duration
+        with pytest.raises(TimeoutError, match="did not finish init"):
+            emulator.wait_init(0.05)
+        with pytest.raises(RuntimeError, match="no runtime process"):
+            emulator.end_environment()
+
+    def test_snap_start_restore(self) -> None:
+        with RuntimeAPIEmulator(snap_start=True) as emulator:
+            assert emulator.environment()["AWS_LAMBDA_INITIALIZATION_TYPE"] == "snap-start"
+            connection = Connection(emulator.address, timeout=5)
+            answered: list[int] = []
+            thread = threading.Thread(
+                target=lambda: answered.append(
+                    connection.request("GET", f"{RUNTIME}/restore/next").status
+                )
+            )
+            thread.start()
+            assert emulator.restore_requested.wait(5)
+            time.sleep(0.1)
+            assert answered == []  # the snapshot is taken while restore/next is pending
+            emulator.restore()
+            thread.join(5)
+            assert answered == [200]
+            reply = connection.request("POST", f"{RUNTIME}/restore/error", b"{}")
+            assert reply.status == 202
+            assert len(emulator.restore_errors) == 1
+            connection.close()
+
+
+class TestExtensionsAPI:
+    def test_registration_during_init(self, emulator: RuntimeAPIEmulator) -> None:
+        connection = Connection(emulator.address, timeout=5)
+        identifier = register_extension(connection, "probe", ["INVOKE", "SHUTDOWN"])
+        [extension] = emulator.registered_extensions
+        assert (extension.name, extension.identifier, extension.events) == (
+            "probe",
+            identifier,
+            ["INVOKE", "SHUTDOWN"],
+        )
+        with pytest.raises(RuntimeAPIError) as caught:
+            register_extension(connection, "probe", [])  # names are unique
+        assert caught.value.status == 400
+        connection.close()
+
+    def test_registration_after_init_is_forbidden(self, emulator: RuntimeAPIEmulator) -> None:
+        runtime = Connection(emulator.address, timeout=5)
+        emulator.submit({})
+        next_invocation(runtime)
+        connection = Connection(emulator.address, timeout=5)
+        with pytest.raises(RuntimeAPIError) as caught:
+            register_extension(connection, "late", [])
+        assert caught.value.status == 403
+        assert "POST /2020-01-01/extension/register answered 403" in str(caught.value)
+        assert emulator.registered_extensions == []
+        assert len(emulator.rejected_registrations) == 1
+        runtime.close()
+        connection.close()
+
+    def test_bad_registration_body(self, emulator: RuntimeAPIEmulator) -> None:
+        connection = Connection(emulator.address, timeout=5)
+        reply = connection.request(
+            "POST", "/2020-01-01/extension/register", b"[", {"Lambda-Extension-Name": "x"}
+        )
+        assert reply.status == 400
+        connection.close()
+
+    def test_init_ends_when_every_extension_polls(self, emulator: RuntimeAPIEmulator) -> None:
+        extension = Connection(emulator.address)
+        identifier = register_extension(extension, "noop", [])
+        emulator.submit({"n": 1})
+        runtime = Connection(emulator.address, timeout=5)
+        got: list[bytes] = []
+        waiter = threading.Thread(target=lambda: got.append(next_invocation(runtime)[1]))
+        waiter.start()
+        time.sleep(0.3)
+        assert got == []  # the extension has not called event/next yet: Init goes on
+        poll = threading.Thread(target=_poll_quietly, args=(extension, identifier), daemon=True)
+        poll.start()
+        waiter.join(5)
+        assert [json.loads(body) for body in got] == [{"n": 1}]
+        # An extension subscribed to no event gets none.
+        time.sleep(0.2)
+        assert poll.is_alive()
+        runtime.close()
+        emulator.close()
+        poll.join(5)
+        assert not poll.is_alive()
+        extension.close()
+
+    def test_events_reach_the_extensions_subscribed(self, emulator: RuntimeAPIEmulator) -> None:
+        connection = Connection(emulator.address, timeout=5)
+        identifier = register_extension(connection, "watcher", ["INVOKE"])
+        events: list[dict[str, object]] = []
+        thread = threading.Thread(
+            target=lambda: events.append(next_extension_event(connection, identifier))
+        )
+        thread.start()
+        invocation = emulator.submit({}, request_id="req-4")
+        runtime = Connection(emulator.address, timeout=5)
+        next_invocation(runtime)
+        thread.join(5)
+        assert events[0]["eventType"] == "INVOKE"
+        assert events[0]["requestId"] == "req-4"
+        assert invocation.sent_at is not None
+        runtime.close()
+        connection.close()
+
+    def test_unknown_extension(self, emulator: RuntimeAPIEmulator) -> None:
+        connection = Connection(emulator.address, timeout=5)
+        with pytest.raises(RuntimeAPIError) as caught:
+            next_extension_event(connection, "not-registered")
+        assert caught.value.status == 403
+        connection.close()
+
+
+def _poll_quietly(connection: Connection, identifier: str) -> None:
+    # The emulator closes the long-poll when the environment is gone.
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        next_extension_event(connection, identifier)
+
+
+# A runtime in a few lines of stdlib Python: registers an extension (for SHUTDOWN, when asked),
+# serves invocations by echoing them, and handles SIGTERM as the test tells it to.
+_SCRIPT = """
+import json, signal, sys, threading, time
+from mangum_like._rapi import Connection, next_extension_event, register_extension
+address, mode = sys.argv[1], sys.argv[2]
+if mode != "none":
+    ext = Connection(address)
+    identifier = register_extension(ext, "test-ext", ["SHUTDOWN"] if mode == "shutdown" else [])
+    def poll():
+        event = next_extension_event(ext, identifier)
+        print("extension event", event["eventType"], flush=True)
+    threading.Thread(target=poll, daemon=True).start()
+if mode == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: (print("SIGTERM", flush=True), sys.exit(7)))
+runtime = Connection(address)
+while True:
+    reply = runtime.request("GET", "/2018-06-01/runtime/invocation/next")
+    request_id = reply.headers["Lambda-Runtime-Aws-Request-Id"]
+    runtime.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", reply.body)
+"""
+
+
+class TestEnvironmentEnd:
+    def _run(self, emulator: RuntimeAPIEmulator, mode: str) -> Invocation:
+        emulator.start([sys.executable, "-c", _SCRIPT, emulator.address, mode], cwd=str(ROOT))
+        return emulator.invoke({"ping": mode}, wait=20)
+
+    def test_no_extension_means_sigkill_at_once(self, emulator: RuntimeAPIEmulator) -> None:
+        assert self._run(emulator, "none").json() == {"ping": "none"}
+        end = emulator.end_environment()
+        assert end.signals == ["SIGKILL"]
+        assert end.exit_code == -9
+        assert "SIGTERM" not in emulator.output
+
+    def test_sigterm_when_an_extension_is_registered(self, emulator: RuntimeAPIEmulator) -> None:
+        self._run(emulator, "noop")
+        end = emulator.end_environment(grace=2.0)
+        assert end.signals == ["SIGTERM"]
+        assert end.exit_code == 7
+        assert end.elapsed < 2.0
+        assert "SIGTERM" in emulator.output
+
+    def test_sigkill_after_the_grace_period(self, emulator: RuntimeAPIEmulator) -> None:
+        self._run(emulator, "ignore")
+        end = emulator.end_environment(grace=0.3)
+        assert end.signals == ["SIGTERM", "SIGKILL"]
+        assert end.exit_code == -9
+        assert 0.3 <= end.elapsed < 2.0
+
+    def test_shutdown_event_for_subscribed_extensions(self, emulator: RuntimeAPIEmulator) -> None:
+        self._run(emulator, "shutdown")
+        end = emulator.end_environment(grace=2.0)
+        assert end.signals == ["SIGTERM"]
+        assert "SIGTERM" in emulator.output
+
+    def test_one_process_per_environment(self, emulator: RuntimeAPIEmulator) -> None:
+        self._run(emulator, "none")
+        with pytest.raises(RuntimeError, match="already runs"):
+            emulator.start([sys.executable, "-c", "pass"])
+        emulator.end_environment()
+        # Ending an environment whose process already exited sends nothing.
+        assert emulator.end_environment().signals == []
+
+
+class TestOfficialRuntimeClient:
+    """awslambdaric, the client the managed Python runtimes use, works against the emulator."""
+
+    def test_invocations_and_errors(self, emulator: RuntimeAPIEmulator) -> None:
+        emulator.start([*RIC, "tests.lambda_apps.echo.handler"], cwd=str(ROOT))
+        first = emulator.invoke(
+            {"n": 1},
+            wait=30,
+            timeout_ms=10_000,
+            client_context={"custom": {"k": "v"}},
+            identity={"cognitoIdentityId": "id-7", "cognitoIdentityPoolId": "pool"},
+        )
+        assert first.kind == "response", emulator.output
+        result = first.json()
+        assert result["event"] == {"n": 1}
+        assert result["request_id"] == first.request_id
+        assert 9_000 < result["remaining_ms"] <= 10_000
+        assert result["client_context"] == {"k": "v"}
+        assert result["identity_id"] == "id-7"
+        failed = emulator.invoke({"fail": "boom"}, wait=10)
+        assert failed.kind == "error"
+        assert failed.json()["errorType"] == "ValueError"
+        assert failed.json()["errorMessage"] == "boom"
+        assert emulator.invoke({"n": 2}).json()["event"] == {"n": 2}
+        assert emulator.end_environment().signals == ["SIGKILL"]
+
+    def test_init_error(self, emulator: RuntimeAPIEmulator) -> None:
+        emulator.start([*RIC, "tests.lambda_apps.missing.handler"], cwd=str(ROOT))
+        assert emulator.process is not None
+        assert emulator.process.wait(30) != 0
+        [error] = emulator.init_errors
+        assert error.json()["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_connection_reopens_once_after_the_api_closed_it() -> None:
+    """A kept-alive connection the other side dropped is reopened for the next request."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(5)
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):  # answer one request per connection, then hang up
+            peer, _ = server.accept()
+            with peer:
+                peer.recv(65536)
+                peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    connection = Connection(f"127.0.0.1:{port}", timeout=5)
+    assert connection.request("GET", "/a").body == b"ok"
+    time.sleep(0.1)  # the server has closed its end by now
+    assert connection.request("GET", "/b").body == b"ok"
+    thread.join(5)
+    connection.close()
+    server.close()
