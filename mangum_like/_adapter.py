@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import (
-    ConfigurationError,
-    InvalidRequest,
-    LifespanFailure,
-    LifespanUnsupported,
-)
+from ._environment import PROCESS, Environment
+from ._exceptions import ConfigurationError, InvalidRequest
 from ._http import HTTPCycle, error_response
-from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
 from ._sources._base import MAX_RESULT_BYTES, ResultTooLarge
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult, Runtime
+    from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult
 
 logger = logging.getLogger("mangum_like")
 
@@ -59,8 +53,9 @@ class Mangum:
 
     ``handler = Mangum(app)`` at module level; Lambda then calls ``handler(event, context)``
     for each invocation. The app's lifespan starts once, at the first invocation of the
-    execution environment (or on ``startup()``), and shuts down once, at interpreter exit or
-    on ``shutdown()``. One event loop serves every invocation of the environment.
+    execution environment (or on ``startup()``), and shuts down once: on SIGTERM at the end of
+    the environment, at interpreter exit, or on ``shutdown()``. One event loop serves every
+    invocation of the environment.
 
     Args:
         app: the ASGI 3 application.
@@ -72,6 +67,12 @@ class Mangum:
         text_mime_types: extra content types whose bodies are returned as text, not base64.
         exclude_headers: response header names to drop (case-insensitive), for every source.
         backend: ``"asyncio"`` or ``"trio"``.
+        timeout_margin: seconds before the Lambda deadline at which a request still running is
+            given up: the app sees ``http.disconnect``, is cancelled, and the client gets a 504,
+            so that the environment stays warm. ``None`` turns the guard off.
+        graceful_shutdown: inside Lambda, register a no-op internal extension so that Lambda
+            sends SIGTERM at the end of the environment, which runs lifespan shutdown. Turn it
+            off when another extension is registered already.
         startup_timeout: seconds lifespan startup may take; ``None`` for no limit.
         shutdown_timeout: seconds lifespan shutdown may take before it is cancelled.
     """
@@ -86,6 +87,8 @@ class Mangum:
         exclude_headers: Iterable[str] | None = None,
         *,
         backend: str = "asyncio",
+        timeout_margin: float | None = 0.5,
+        graceful_shutdown: bool = True,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = 0.4,
     ) -> None:
@@ -113,6 +116,10 @@ class Mangum:
                     f"custom_handlers entries must be handler classes with an infer() "
                     f"classmethod, got {handler!r}"
                 )
+        if not isinstance(graceful_shutdown, bool):
+            raise ConfigurationError(
+                f"graceful_shutdown must be True or False, got {graceful_shutdown!r}"
+            )
         text_types = _names(text_mime_types, "text_mime_types")
         excluded = _names(exclude_headers, "exclude_headers")
 
@@ -129,100 +136,37 @@ class Mangum:
         self._sources = Sources(
             SourceConfig(api_gateway_base_path, text_types, excluded), handlers, self.config
         )
-        self._runtime: Runtime = make_runtime(backend)
-        self._started = False
-        self._state: dict[str, Any] = {}
-        self._cycle: LifespanCycle | None = None
-        self._task: Any = None
-        self._at_exit: Any = None
+        self.timeout_margin = _timeout(timeout_margin, "timeout_margin")
+        self.graceful_shutdown = graceful_shutdown
+        # A request cut short by the deadline guard gets half the margin to end after its
+        # disconnect; the other half is left to answer 504 before Lambda's own timeout.
+        grace = (self.timeout_margin or 0.5) / 2
+        self._environment = environment = Environment(
+            app, lifespan, make_runtime(backend), self.startup_timeout, self.shutdown_timeout, grace
+        )
+        # A handler dropped without shutdown() releases its loop and thread when collected.
+        # (Not at interpreter exit: the atexit hook runs the full shutdown then.)
+        weakref.finalize(self, environment.release).atexit = False
+        PROCESS.prepare(graceful_shutdown)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def startup(self) -> None:
         """Start the app's lifespan now (otherwise the first invocation does); idempotent.
 
-        Raises ``LifespanFailure`` when startup fails; the next call tries again.
+        Called at module level, it runs during Lambda's Init phase. Under SnapStart it waits for
+        the restore. Raises ``LifespanFailure`` when startup fails; the next call tries again.
         """
-        if self._started:
-            return
-        self._register_exit()
-        if self.lifespan == "off":
-            self._started = True
-            return
-        runtime = self._runtime
-        state: dict[str, Any] = {}
-        cycle = LifespanCycle(self.app, state, runtime)
-        task = runtime.spawn(cycle.main)
-        if not runtime.run(cycle.wait_started, self.startup_timeout):
-            runtime.cancel(task)
-            raise LifespanFailure(
-                f"lifespan startup did not complete within {self.startup_timeout} s "
-                "(startup_timeout); the next invocation tries again"
-            )
-        if cycle.outcome == COMPLETE:
-            self._state, self._cycle, self._task = state, cycle, task
-            self._started = True
-            return
-        if cycle.outcome == UNSUPPORTED and self.lifespan == "auto":
-            logger.info(
-                "The app does not support the ASGI lifespan protocol (%s); carrying on without "
-                "it. Pass lifespan='off' to skip the attempt.",
-                cycle.error or cycle.message,
-            )
-            self._started = True
-            return
-        if not cycle.finished:
-            runtime.cancel(task)
-        if cycle.outcome == UNSUPPORTED:
-            raise LifespanUnsupported(
-                "lifespan='on' but the app does not support the ASGI lifespan protocol "
-                f"({cycle.error or cycle.message}); use lifespan='auto' or 'off'"
-            ) from cycle.error
-        raise LifespanFailure(
-            f"lifespan startup failed: {cycle.message or repr(cycle.error)}; "
-            "the next invocation tries again"
-        ) from cycle.error
+        self._environment.startup()
 
     def shutdown(self) -> None:
         """Run the app's lifespan shutdown (bounded by ``shutdown_timeout``) and close the loop."""
-        if self._at_exit is not None:
-            atexit.unregister(self._at_exit)
-            self._at_exit = None
-        cycle, self._cycle = self._cycle, None
-        runtime = self._runtime
-        if cycle is not None:
-            if not runtime.run(cycle.stop, self.shutdown_timeout):
-                logger.warning(
-                    "lifespan shutdown did not complete within %s s (shutdown_timeout); "
-                    "cancelling it",
-                    self.shutdown_timeout,
-                )
-            elif cycle.shutdown_outcome != COMPLETE:
-                logger.error(
-                    "lifespan shutdown failed: %s",
-                    cycle.message
-                    or (
-                        repr(cycle.error) if cycle.error else "the app returned without completing"
-                    ),
-                    exc_info=cycle.error,
-                )
-        self._started = False
-        self._state = {}
-        self._task = None
-        runtime.close()
+        self._environment.shutdown()
 
-    def _register_exit(self) -> None:
-        if self._at_exit is not None:
-            return
-        ref = weakref.ref(self)
-
-        def at_exit() -> None:
-            handler = ref()
-            if handler is not None:
-                handler.shutdown()
-
-        self._at_exit = at_exit
-        atexit.register(at_exit)
+    @property
+    def state(self) -> dict[str, Any]:
+        """The lifespan ``state`` of the running environment (empty before startup)."""
+        return self._environment.state
 
     def __enter__(self) -> Mangum:
         self.startup()
@@ -240,8 +184,9 @@ class Mangum:
 
     def __call__(self, event: Any, context: LambdaContext) -> LambdaResult:
         """Handle one Lambda invocation: event in, the source's result shape out."""
-        if not self._started:
-            self.startup()
+        environment = self._environment
+        if not environment.started:
+            environment.startup(invocation=True)
         source = self._sources.detect(event, context)
         try:
             scope, body = source.request(event, context)
@@ -251,14 +196,30 @@ class Mangum:
         except Exception:
             logger.exception("Malformed %s event; answering 400", source.name)
             return self._error(source, event, context, 400, "Bad Request: malformed event")
-        scope["state"] = self._state.copy()
+        scope["state"] = environment.state.copy()
         cycle = HTTPCycle(body)
+        # The deadline guard: one look at the clock Lambda gives, one timer on the loop.
+        margin = self.timeout_margin
+        remaining = None
+        budget = None
+        if margin is not None:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            if remaining is not None:
+                budget = max(remaining() / 1000 - margin, 0.0)
+        environment.current = cycle
         try:
-            self._runtime.run_app(self.app, scope, cycle.receive, cycle.send)
+            environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
         except Exception:
             status, headers, response_body = cycle.outcome(scope, raised=True)
         else:
-            status, headers, response_body = cycle.outcome(scope, raised=False)
+            if cycle.expired and not cycle.complete:
+                status, headers, response_body = self._timed_out(scope, budget, remaining)
+            else:
+                status, headers, response_body = cycle.outcome(scope, raised=False)
+        finally:
+            environment.current = None
+            if environment.terminating is not None:
+                PROCESS.terminate(*environment.terminating)
         if scope.get("method") == "HEAD":
             response_body = b""
         try:
@@ -278,6 +239,22 @@ class Mangum:
         except Exception:
             logger.exception("The app's response could not be mapped; answering 500")
             return self._error(source, event, context, 500, "Internal Server Error")
+
+    def _timed_out(
+        self, scope: Any, budget: float | None, remaining: Any
+    ) -> tuple[int, Any, bytes]:
+        left = remaining() if remaining is not None else None
+        logger.error(
+            "%s %s was cut short %.0f ms into the invocation, %s ms before the Lambda "
+            "deadline (timeout_margin=%s s): the app was sent http.disconnect, then cancelled; "
+            "answering 504",
+            scope.get("method"),
+            scope.get("path"),
+            (budget or 0.0) * 1000,
+            left,
+            self.timeout_margin,
+        )
+        return error_response(504, "Gateway Timeout")
 
     @staticmethod
     def _error(

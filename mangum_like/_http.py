@@ -26,7 +26,7 @@ _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
 class HTTPCycle:
     """The receive/send pair of one request; collects the response as the app sends it."""
 
-    __slots__ = ("body", "chunks", "done", "headers", "state", "status")
+    __slots__ = ("body", "chunks", "done", "expired", "headers", "state", "status", "task", "timer")
 
     def __init__(self, body: bytes) -> None:
         self.body: bytes | None = body
@@ -35,15 +35,21 @@ class HTTPCycle:
         self.headers: Headers = []
         self.chunks: list[bytes] = []
         self.done: Any = None
+        # The deadline guard's: whether the request was cut short, the task running the app
+        # (the runtime's handle, to cancel it), the timer armed for the deadline.
+        self.expired = False
+        self.task: Any = None
+        self.timer: Any = None
 
     async def receive(self) -> Message:
         body = self.body
         if body is not None:
             self.body = None
             return {"type": "http.request", "body": body, "more_body": False}
-        if self.state != _COMPLETE:
+        if self.state != _COMPLETE and not self.expired:
             # The app listens for a disconnect while it responds (Starlette's streaming
-            # responses do): the client stays until the response is complete.
+            # responses do): the client stays until the response is complete, or until the
+            # deadline guard gives up on the request.
             if self.done is None:
                 self.done = _new_event()
             await self.done.wait()
@@ -69,6 +75,19 @@ class HTTPCycle:
         else:
             expected = "http.response.start" if state == _REQUEST else "http.response.body"
             raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
+
+    def disconnect(self) -> None:
+        """The deadline is near: the app's ``receive()`` answers ``http.disconnect`` from now on.
+
+        Runs on the loop's thread.
+        """
+        self.expired = True
+        if self.done is not None:
+            self.done.set()
+
+    @property
+    def complete(self) -> bool:
+        return self.state == _COMPLETE
 
     def outcome(self, scope: Scope, raised: bool) -> tuple[int, Headers, bytes]:
         """The response to hand back once the app has returned or (in ``except``) raised."""

@@ -13,12 +13,15 @@ import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, Event, Receive, Runtime, Scope, Send
+    from ._http import HTTPCycle
+    from ._types import ASGIApp, Event, Runtime, Scope
 
 T = TypeVar("T")
 
@@ -43,19 +46,62 @@ class AsyncioRuntime:
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._run(fn(*args))
 
-    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        # The per-invocation path: the app's coroutine goes straight to the loop (the test
-        # of _drives_here, inlined: a method call less on every invocation).
+    def run_app(
+        self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
+    ) -> None:
+        # The per-invocation path: the app's task goes straight to the loop (the test of
+        # _drives_here, inlined: a method call less on every invocation). The deadline guard
+        # is one timer on the loop, disarmed when the app returns in time.
         loop = self.loop
         if (
-            loop is not None
-            and self.thread is None
-            and _get_running_loop() is None
-            and not _in_foreign_loop()
+            loop is None
+            or self.thread is not None
+            or _get_running_loop() is not None
+            or _in_foreign_loop()
         ):
-            loop.run_until_complete(app(scope, receive, send))
-        else:
-            self._run(_call(app, scope, receive, send))
+            self._run_app_elsewhere(app, scope, cycle, budget, grace)
+            return
+        task = cycle.task = asyncio.ensure_future(app(scope, cycle.receive, cycle.send), loop=loop)
+        if budget is not None:
+            cycle.timer = loop.call_later(budget, _expire, loop, cycle, grace)
+        try:
+            loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if not cycle.expired:
+                raise
+        finally:
+            if cycle.timer is not None:
+                cycle.timer.cancel()
+
+    def _run_app_elsewhere(
+        self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
+    ) -> None:
+        loop = self._loop()
+        if self._drives_here():  # the first use of the loop
+            self.run_app(app, scope, cycle, budget, grace)
+            return
+        if self.thread is None:
+            self._start_thread(loop)
+        future = Context().run(
+            asyncio.run_coroutine_threadsafe, _call_tracked(app, scope, cycle), loop
+        )
+        try:
+            try:
+                future.result(budget)
+            except FutureTimeout:
+                loop.call_soon_threadsafe(_expire, loop, cycle, grace)
+                future.result()
+        except (asyncio.CancelledError, FutureCancelled):
+            if not cycle.expired:
+                raise
+        finally:
+            if cycle.timer is not None:
+                loop.call_soon_threadsafe(cycle.timer.cancel)
+
+    def expire(self, cycle: HTTPCycle, grace: float) -> None:
+        loop = self.loop
+        if loop is not None:
+            loop.call_soon_threadsafe(_expire, loop, cycle, grace)
 
     new_event = asyncio.Event
 
@@ -96,7 +142,10 @@ class AsyncioRuntime:
 
         def serve() -> None:
             loop.call_soon(ready.set)
-            loop.run_forever()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()  # close() may have left it to this thread (close_from_anywhere)
 
         self.thread = threading.Thread(target=serve, name="mangum_like-loop", daemon=True)
         self.thread.start()
@@ -133,9 +182,41 @@ class AsyncioRuntime:
             thread.join()
         loop.close()
 
+    def close_from_anywhere(self) -> None:
+        """``close``, also from the loop's own thread (a finaliser run by the collector there)."""
+        loop, thread = self.loop, self.thread
+        if loop is None:
+            return
+        if thread is threading.current_thread():
+            # Joining itself is impossible: let the thread finish the tasks and stop.
+            self.loop = self.thread = None
+            loop.call_soon(_finish_and_stop, loop)
+            return
+        self.close()
 
-async def _call(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    await app(scope, receive, send)
+
+def _expire(loop: asyncio.AbstractEventLoop, cycle: HTTPCycle, grace: float) -> None:
+    # The deadline is near: the app sees http.disconnect now, and is cancelled after ``grace``
+    # if it has not returned by then.
+    if cycle.expired:
+        return
+    cycle.disconnect()
+    task = cycle.task
+    if task is not None and not task.done():
+        cycle.timer = loop.call_later(grace, task.cancel)
+
+
+async def _call_tracked(app: ASGIApp, scope: Scope, cycle: HTTPCycle) -> None:
+    cycle.task = asyncio.current_task()
+    await app(scope, cycle.receive, cycle.send)
+
+
+def _finish_and_stop(loop: asyncio.AbstractEventLoop) -> None:
+    async def finish() -> None:
+        await _finish_tasks()
+        loop.stop()
+
+    loop.create_task(finish())
 
 
 async def _finish_tasks() -> None:
@@ -151,12 +232,13 @@ async def _finish_tasks() -> None:
 class _TrioTask:
     """A background task on the trio loop; ``cancel`` works from any thread."""
 
-    __slots__ = ("cancelled", "future", "scope")
+    __slots__ = ("cancelled", "future", "grace", "scope")
 
     def __init__(self) -> None:
         self.future: Future[Any] = Future()
         self.scope: Any = None
         self.cancelled = False
+        self.grace: float | None = None  # set when the deadline guard fires before the start
 
 
 class TrioRuntime:
@@ -222,6 +304,8 @@ class TrioRuntime:
                 return
             with trio.CancelScope() as scope:
                 task.scope = scope
+                if task.grace is not None:
+                    scope.deadline = trio.current_time() + task.grace
                 try:
                     result = await fn(*args)
                 except Exception as exc:
@@ -239,8 +323,27 @@ class TrioRuntime:
         result: T = self._submit(fn, args).future.result()
         return result
 
-    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        self._submit(app, (scope, receive, send)).future.result()
+    def run_app(
+        self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
+    ) -> None:
+        task = cycle.task = self._submit(app, (scope, cycle.receive, cycle.send))
+        future = task.future
+        try:
+            try:
+                future.result(budget)
+            except FutureTimeout:
+                self.token.run_sync_soon(_trio_expire, cycle, grace)
+                future.result()
+        except BaseException as exc:
+            import trio
+
+            if not (cycle.expired and isinstance(exc, trio.Cancelled)):
+                raise
+
+    def expire(self, cycle: HTTPCycle, grace: float) -> None:
+        token = self.token
+        if token is not None:
+            token.run_sync_soon(_trio_expire, cycle, grace)
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return self._submit(fn, ())
@@ -257,6 +360,30 @@ class TrioRuntime:
         self.token = self.nursery = self.thread = None
         token.run_sync_soon(self.stop.set)
         thread.join()
+
+    def close_from_anywhere(self) -> None:
+        """``close``, also from the trio thread itself (a finaliser run by the collector there)."""
+        token, thread = self.token, self.thread
+        if token is None or thread is None:
+            return
+        if thread is threading.current_thread():
+            self.token = self.nursery = self.thread = None
+            token.run_sync_soon(self.stop.set)  # the run ends, the thread with it
+            return
+        self.close()
+
+
+def _trio_expire(cycle: HTTPCycle, grace: float) -> None:
+    import trio
+
+    if cycle.expired:
+        return
+    cycle.disconnect()
+    task: _TrioTask = cycle.task
+    if task.scope is not None:
+        task.scope.deadline = trio.current_time() + grace
+    else:
+        task.grace = grace
 
 
 def make_runtime(backend: str) -> Runtime:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from typing_extensions import NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from ._http import HTTPCycle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -112,8 +115,18 @@ class Runtime(Protocol):
         """Run ``fn(*args)`` on the loop and return its result; blocks the caller."""
         ...
 
-    def run_app(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run one ASGI request through ``app`` on the loop; the app's exception propagates."""
+    def run_app(
+        self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
+    ) -> None:
+        """Run one ASGI request through ``app`` on the loop; the app's exception propagates.
+
+        With a ``budget`` (seconds), the request is cut short when it runs out: the app sees
+        ``http.disconnect``, then is cancelled ``grace`` seconds later; ``cycle.expired`` tells.
+        """
+        ...
+
+    def expire(self, cycle: HTTPCycle, grace: float) -> None:
+        """Cut the request of ``cycle`` short now, as its budget running out would; any thread."""
         ...
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -126,6 +139,10 @@ class Runtime(Protocol):
 
     def close(self) -> None:
         """Cancel what still runs and release the loop; a later ``run`` starts a new one."""
+        ...
+
+    def close_from_anywhere(self) -> None:
+        """``close``, callable from any thread, the loop's own included (finalisers)."""
         ...
 
     def new_event(self) -> Event:

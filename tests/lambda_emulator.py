@@ -408,6 +408,9 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
         # HTTP/1.1: the runtime clients keep their connection, and curl (awslambdaric's C
         # client) may send "Expect: 100-continue", which http.server answers only in 1.1.
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK would add some 40 ms to every answer.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the tests look at the recorded calls, not at an access log

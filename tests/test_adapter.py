@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
+from weakref import finalize
 
 import anyio
 import pytest
@@ -41,20 +43,28 @@ class TestAtExit:
         handler = Mangum(app, backend=backend)
         handler(load_event(HTTP_API), Context())
         handler(load_event(HTTP_API), Context())
-        assert len(registered) == 1  # once per environment, not per invocation
-        registered[0]()  # what the interpreter does at exit
+        hooks = [hook for hook in registered if getattr(hook, "__self__", None) is not finalize]
+        assert len(hooks) == 1  # once per environment, not per invocation
+        hooks[0]()  # what the interpreter does at exit
         assert app.lifespan_events == ["lifespan.startup", "lifespan.shutdown"]
-        assert unregistered == registered
+        assert unregistered == hooks
+        hooks[0]()  # shutdown runs once, whichever way it is triggered
+        assert app.lifespan_events == ["lifespan.startup", "lifespan.shutdown"]
 
     def test_a_collected_handler_is_not_kept_alive(self, monkeypatch: pytest.MonkeyPatch) -> None:
         registered: list[Callable[[], None]] = []
+        unregistered: list[Callable[[], None]] = []
         monkeypatch.setattr(atexit, "register", registered.append)
-        handler = Mangum(Recorder(), lifespan="off")
+        monkeypatch.setattr(atexit, "unregister", unregistered.append)
+        handler = Mangum(Recorder())
         handler.startup()
-        handler._runtime.close()  # what shutdown would do, without unregistering
+        ref = weakref.ref(handler)
         del handler
         gc.collect()
-        registered[0]()  # nothing left to shut down: no error
+        assert ref() is None
+        # Its exit hook went with it.
+        hooks = [hook for hook in registered if getattr(hook, "__self__", None) is not finalize]
+        assert unregistered == hooks
 
 
 class TestResponseFaults:

@@ -1,0 +1,357 @@
+"""The life of one Lambda execution environment: start once, stop once.
+
+AWS Lambda developer guide, "Understanding the Lambda execution environment lifecycle": an
+environment goes through Init (the handler module is imported), many Invokes (one at a time,
+frozen in between), then Shutdown. What belongs to each phase lives here, apart from the
+per-invocation path:
+
+- lifespan startup, once: at the first invocation, or at init with ``handler.startup()``; after
+  the restore under SnapStart, never before the snapshot;
+- lifespan shutdown, once, whichever comes first: SIGTERM, interpreter exit, ``shutdown()``,
+  leaving ``with``;
+- the no-op internal extension without which Lambda sends no SIGTERM (the AWS Rust runtime's
+  ``spawn_graceful_shutdown_handler`` does the same), and the SIGTERM handler;
+- the quiet release of a handler that is dropped without ``shutdown()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import LifespanFailure, LifespanUnsupported
+from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
+from ._rapi import RUNTIME_API_ENV
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from ._http import HTTPCycle
+    from ._types import ASGIApp, Runtime
+
+logger = logging.getLogger("mangum_like")
+
+EXTENSION_NAME = "mangum-like-graceful-shutdown"
+# Lambda's Shutdown phase lasts 500 ms when only internal extensions are registered ("Extensions
+# API", "Shutdown phase"); after it the runtime is SIGKILLed.
+_SNAP_START = "snap-start"
+
+
+class Environment:
+    """The lifespan, loop and exit hooks of one handler, started and stopped at most once each."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        lifespan: str,
+        runtime: Runtime,
+        startup_timeout: float | None,
+        shutdown_timeout: float | None,
+        grace: float,
+    ) -> None:
+        self.app = app
+        self.lifespan = lifespan
+        self.runtime = runtime
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.grace = grace  # seconds an interrupted request has to end after its disconnect
+        self.started = False
+        self.state: dict[str, Any] = {}
+        self.current: HTTPCycle | None = None  # the invocation in flight
+        self.terminating: tuple[int, FrameType | None] | None = None
+        self.snapshot_pending = False
+        self._cycle: LifespanCycle | None = None
+        self._task: Any = None
+        self._at_exit = False
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == _SNAP_START:
+            self._defer_to_restore()
+
+    # -- startup --------------------------------------------------------------------------------
+
+    def _defer_to_restore(self) -> None:
+        # SnapStart (developer guide, "Improving startup performance with Lambda SnapStart"):
+        # the snapshot is taken after Init, and connections opened before it are restored
+        # stale in every environment made from it. So lifespan startup waits for the restore:
+        # the runtime hooks run it right after, or the first invocation does.
+        self.snapshot_pending = True
+        try:
+            hooks = importlib.import_module("snapshot_restore_py")
+        except ImportError:
+            logger.debug(
+                "SnapStart: snapshot_restore_py is not installed; lifespan startup runs at the "
+                "first invocation after the restore"
+            )
+            return
+        hooks.register_after_restore(self._after_restore)
+
+    def _after_restore(self) -> None:
+        self.snapshot_pending = False
+        # A failure is logged by startup(); the first invocation tries again and reports it.
+        with contextlib.suppress(LifespanFailure):
+            self.startup()
+
+    def startup(self, *, invocation: bool = False) -> None:
+        """Run lifespan startup unless it ran already; ``LifespanFailure`` when it fails."""
+        if self.started:
+            return
+        if self.snapshot_pending:
+            if not invocation:
+                logger.debug(
+                    "SnapStart: lifespan startup deferred until after the snapshot is restored"
+                )
+                return
+            self.snapshot_pending = False
+        self._register()
+        if self.lifespan == "off":
+            self.started = True
+            return
+        runtime = self.runtime
+        state: dict[str, Any] = {}
+        cycle = LifespanCycle(self.app, state, runtime)
+        task = runtime.spawn(cycle.main)
+        if not runtime.run(cycle.wait_started, self.startup_timeout):
+            runtime.cancel(task)
+            logger.error(
+                "Lifespan startup did not complete within %s s (startup_timeout); cancelled it",
+                self.startup_timeout,
+            )
+            raise LifespanFailure(
+                f"lifespan startup did not complete within {self.startup_timeout} s "
+                "(startup_timeout); the next invocation tries again"
+            )
+        if cycle.outcome == COMPLETE:
+            self.state, self._cycle, self._task = state, cycle, task
+            self.started = True
+            return
+        reason = cycle.message or (repr(cycle.error) if cycle.error else "")
+        if cycle.outcome == UNSUPPORTED and self.lifespan == "auto":
+            logger.info(
+                "The app does not support the ASGI lifespan protocol (%s); carrying on without "
+                "it. Pass lifespan='off' to skip the attempt.",
+                reason,
+            )
+            self.started = True
+            return
+        if not cycle.finished:
+            runtime.cancel(task)
+        if cycle.outcome == UNSUPPORTED:
+            logger.error(
+                "lifespan='on' but the app does not support the ASGI lifespan protocol (%s)",
+                reason,
+            )
+            raise LifespanUnsupported(
+                "lifespan='on' but the app does not support the ASGI lifespan protocol "
+                f"({reason}); use lifespan='auto' or 'off'"
+            ) from cycle.error
+        logger.error(
+            "Lifespan startup failed: %s; the next invocation tries again",
+            reason,
+            exc_info=cycle.error,
+        )
+        raise LifespanFailure(
+            f"lifespan startup failed: {reason}; the next invocation tries again"
+        ) from cycle.error
+
+    def _register(self) -> None:
+        _LIVE.add(self)
+        if not self._at_exit:
+            self._at_exit = True
+            atexit.register(self.shutdown)
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Run lifespan shutdown (bounded by ``shutdown_timeout``) and close the loop."""
+        self._unregister()
+        cycle, self._cycle = self._cycle, None
+        runtime = self.runtime
+        if cycle is not None:
+            if not runtime.run(cycle.stop, self.shutdown_timeout):
+                logger.warning(
+                    "Lifespan shutdown did not complete within %s s (shutdown_timeout); "
+                    "cancelled it",
+                    self.shutdown_timeout,
+                )
+            elif cycle.shutdown_outcome != COMPLETE:
+                logger.error(
+                    "Lifespan shutdown failed: %s",
+                    cycle.message
+                    or (
+                        repr(cycle.error) if cycle.error else "the app returned without completing"
+                    ),
+                    exc_info=cycle.error,
+                )
+            else:
+                logger.debug("Lifespan shutdown complete")
+        self.started = False
+        self.state = {}
+        self._task = None
+        runtime.close()
+
+    def _unregister(self) -> None:
+        _LIVE.discard(self)
+        if self._at_exit:
+            self._at_exit = False
+            atexit.unregister(self.shutdown)
+
+    def release(self) -> None:
+        """Free the loop, its thread and their descriptors of a handler that was dropped.
+
+        The lifespan is cancelled, not shut down: this runs from the garbage collector, at any
+        point of any thread, where waiting on the app is no option.
+        """
+        self._unregister()
+        self._cycle = self._task = None
+        self.started = False
+        try:
+            self.runtime.close_from_anywhere()
+        except Exception:  # a finaliser must not raise; say what was lost
+            logger.debug("Releasing a dropped handler's loop failed", exc_info=True)
+
+    # -- SIGTERM --------------------------------------------------------------------------------
+
+    def interrupt(self) -> bool:
+        """End the invocation in flight, disconnect first; whether there was one."""
+        cycle = self.current
+        if cycle is None:
+            return False
+        self.runtime.expire(cycle, self.grace)
+        return True
+
+
+# Started environments of this process: what SIGTERM shuts down.
+_LIVE: set[Environment] = set()
+
+
+class _Process:
+    """What the process has once, whatever the number of handlers: extension, SIGTERM handler."""
+
+    def __init__(self) -> None:
+        self.extension: str | None = None  # its identifier, once registered
+        self.extension_tried = False
+        self.signal_installed = False
+        self.previous: Any = None
+        self.terminated = False
+
+    def prepare(self, graceful_shutdown: bool) -> None:
+        """At handler construction: inside Lambda, make sure SIGTERM arrives and is handled."""
+        address = os.environ.get(RUNTIME_API_ENV)
+        if not address:
+            return  # not inside Lambda: nothing to register, no signal handler to install
+        self.install_signal_handler()
+        if graceful_shutdown and not self.extension_tried:
+            self.extension_tried = True
+            self.register_extension(address)
+
+    def register_extension(self, address: str) -> None:
+        from ._rapi import Connection, RuntimeAPIError, register_extension
+
+        connection = Connection(address, timeout=2.0)
+        try:
+            identifier = register_extension(connection, EXTENSION_NAME, [])
+        except RuntimeAPIError as exc:
+            connection.close()
+            if exc.status == 403:
+                logger.debug(
+                    "The Extensions API refused the no-op extension (%s): the handler was built "
+                    "after the Init phase, so Lambda sends no SIGTERM for it; build it at module "
+                    "level for lifespan shutdown to run",
+                    exc,
+                )
+            else:
+                logger.warning(
+                    "Could not register the no-op extension that makes Lambda send SIGTERM "
+                    "(%s); lifespan shutdown will not run at the end of this environment",
+                    exc,
+                )
+            return
+        except OSError as exc:
+            connection.close()
+            logger.warning(
+                "Could not reach the Extensions API at %s (%s); lifespan shutdown will not run "
+                "at the end of this environment",
+                address,
+                exc,
+            )
+            return
+        self.extension = identifier
+        connection.http.timeout = None
+        if connection.http.sock is not None:
+            connection.http.sock.settimeout(None)
+        # The extension subscribes to no event, so its event/next call stays open for good:
+        # Lambda counts it as done with Init, and the thread sleeps in recv() at no cost.
+        threading.Thread(
+            target=_hold_extension,
+            args=(connection, identifier),
+            name="mangum_like-extension",
+            daemon=True,
+        ).start()
+        logger.debug("Registered the no-op extension %r: SIGTERM will arrive", EXTENSION_NAME)
+
+    def install_signal_handler(self) -> None:
+        if self.signal_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            logger.debug(
+                "Not in the main thread: the SIGTERM handler that runs lifespan shutdown is not "
+                "installed (signal handlers can only be set from the main thread)"
+            )
+            return
+        self.previous = signal.signal(signal.SIGTERM, self.on_sigterm)
+        self.signal_installed = True
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        logger.info("SIGTERM received: the execution environment is ending")
+        in_flight = [environment for environment in _LIVE if environment.interrupt()]
+        if in_flight:
+            # An invocation is running on a loop this thread drives or waits for: it sees its
+            # disconnect now, and shutdown runs as soon as it has returned.
+            for environment in in_flight:
+                environment.terminating = (signum, frame)
+            return
+        self.terminate(signum, frame)
+
+    def terminate(self, signum: int, frame: FrameType | None) -> None:
+        """Shut every environment down (once), then do what SIGTERM did before us."""
+        if not self.terminated:
+            self.terminated = True
+            for environment in list(_LIVE):
+                try:
+                    environment.shutdown()
+                except Exception:
+                    logger.exception("Lifespan shutdown on SIGTERM failed")
+        previous = self.previous
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            # The default action ends the process at once; so do we, with the status a shell
+            # reports for it, once the logs are out.
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os._exit(128 + signum)
+
+
+def _hold_extension(connection: Any, identifier: str) -> None:
+    from ._rapi import next_extension_event
+
+    try:
+        while True:
+            event = next_extension_event(connection, identifier)
+            if event.get("eventType") == "SHUTDOWN":
+                return
+    except Exception as exc:
+        logger.debug("The no-op extension's event/next long-poll ended: %r", exc)
+    finally:
+        connection.close()
+
+
+PROCESS = _Process()
