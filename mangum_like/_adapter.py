@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -200,12 +201,12 @@ class Mangum:
         cycle = HTTPCycle(body)
         # The deadline guard: one look at the clock Lambda gives, one timer on the loop.
         margin = self.timeout_margin
-        remaining = None
         budget = None
         if margin is not None:
             remaining = getattr(context, "get_remaining_time_in_millis", None)
             if remaining is not None:
                 budget = max(remaining() / 1000 - margin, 0.0)
+        started = monotonic()
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
@@ -213,7 +214,7 @@ class Mangum:
             status, headers, response_body = cycle.outcome(scope, raised=True)
         else:
             if cycle.expired and not cycle.complete:
-                status, headers, response_body = self._timed_out(scope, budget, remaining)
+                status, headers, response_body = self._timed_out(scope, context, started)
             else:
                 status, headers, response_body = cycle.outcome(scope, raised=False)
         finally:
@@ -240,19 +241,23 @@ class Mangum:
             logger.exception("The app's response could not be mapped; answering 500")
             return self._error(source, event, context, 500, "Internal Server Error")
 
-    def _timed_out(
-        self, scope: Any, budget: float | None, remaining: Any
-    ) -> tuple[int, Any, bytes]:
-        left = remaining() if remaining is not None else None
+    def _timed_out(self, scope: Any, context: Any, started: float) -> tuple[int, Any, bytes]:
+        elapsed = (monotonic() - started) * 1000
+        if self._environment.terminating is not None:
+            reason = "the execution environment is ending (SIGTERM)"
+        else:
+            remaining = context.get_remaining_time_in_millis()
+            reason = (
+                f"{remaining} ms before the Lambda deadline (timeout_margin="
+                f"{self.timeout_margin} s)"
+            )
         logger.error(
-            "%s %s was cut short %.0f ms into the invocation, %s ms before the Lambda "
-            "deadline (timeout_margin=%s s): the app was sent http.disconnect, then cancelled; "
-            "answering 504",
+            "%s %s was cut short after %.0f ms, %s: the app was sent http.disconnect, then "
+            "cancelled; answering 504",
             scope.get("method"),
             scope.get("path"),
-            (budget or 0.0) * 1000,
-            left,
-            self.timeout_margin,
+            elapsed,
+            reason,
         )
         return error_response(504, "Gateway Timeout")
 

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -102,8 +103,14 @@ class TestDeadlineGuard:
         expected = ["http.disconnect", "cancelled"] if listen else ["cancelled"]
         assert app.events == expected
         [line] = records(caplog, logging.ERROR)
-        assert line.startswith("GET /my/path was cut short 200 ms into the invocation")
-        assert "answering 504" in line
+        match = re.fullmatch(
+            r"GET /my/path was cut short after (\d+) ms, 400 ms before the Lambda deadline "
+            r"\(timeout_margin=0.2 s\): the app was sent http.disconnect, then cancelled; "
+            r"answering 504",
+            line,
+        )
+        assert match is not None, line
+        assert 200 <= int(match[1]) < 400
 
         # The loop, the lifespan and its state survive: the next request is served warm.
         app.seconds = 0
@@ -140,6 +147,25 @@ class TestDeadlineGuard:
         handler = make_handler(app, backend=backend, timeout_margin=0.1, lifespan="off")
         result = invoke(handler, Context(remaining_ms=200))
         assert (result["statusCode"], result["body"]) == (201, "done")
+
+    def test_one_timer_serves_invocations_with_any_deadline(
+        self, backend: str, make_handler: MakeHandler
+    ) -> None:
+        app = SlowApp(0.0, listen=False)
+        handler = make_handler(app, backend=backend, timeout_margin=0.1)
+        assert invoke(handler, Context(remaining_ms=150))["body"] == "1"
+        # The timer armed for the first deadline fires during this longer invocation: it
+        # re-arms for this one's deadline and cuts nothing short.
+        app.seconds = 0.2
+        assert invoke(handler, Context(remaining_ms=10_000))["body"] == "2"
+        # A nearer deadline than the armed timer's gets its own.
+        app.seconds = 5.0
+        assert invoke(handler, Context(remaining_ms=300))["statusCode"] == 504
+        app.seconds = 0.0
+        assert invoke(handler, Context(remaining_ms=150))["body"] == "4"
+        time.sleep(0.1)
+        handler.shutdown()  # a timer that fires between invocations does nothing
+        assert app.events == ["cancelled"]
 
     def test_deadline_already_within_the_margin(
         self, backend: str, make_handler: MakeHandler
@@ -336,7 +362,11 @@ class TestSigterm:
         assert chained == [signal.SIGTERM, signal.SIGTERM]
 
     def test_in_flight_invocation_sees_the_disconnect_first(
-        self, process: _Process, emulator: RuntimeAPIEmulator, backend: str
+        self,
+        process: _Process,
+        emulator: RuntimeAPIEmulator,
+        backend: str,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         chained: list[int] = []
         app = SlowApp(5.0, listen=True)
@@ -349,6 +379,8 @@ class TestSigterm:
         assert result["statusCode"] == 504
         assert app.events == ["http.disconnect", "cancelled"]
         assert chained == [signal.SIGTERM]  # shutdown ran once the invocation returned
+        [line] = records(caplog, logging.ERROR)
+        assert "the execution environment is ending (SIGTERM)" in line
         assert handler.state == {}
 
     def test_ignored_before(self, process: _Process) -> None:
