@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
-from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -203,10 +202,13 @@ class Mangum:
         margin = self.timeout_margin
         budget = None
         if margin is not None:
-            remaining = getattr(context, "get_remaining_time_in_millis", None)
-            if remaining is not None:
-                budget = max(remaining() / 1000 - margin, 0.0)
-        started = monotonic()
+            try:
+                budget = context.get_remaining_time_in_millis() / 1000 - margin
+            except AttributeError:  # a context without it: no guard
+                pass
+            else:
+                if budget < 0.0:
+                    budget = 0.0
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
@@ -214,7 +216,7 @@ class Mangum:
             status, headers, response_body = cycle.outcome(scope, raised=True)
         else:
             if cycle.expired and not cycle.complete:
-                status, headers, response_body = self._timed_out(scope, context, started)
+                status, headers, response_body = self._timed_out(scope, context, budget)
             else:
                 status, headers, response_body = cycle.outcome(scope, raised=False)
         finally:
@@ -241,22 +243,20 @@ class Mangum:
             logger.exception("The app's response could not be mapped; answering 500")
             return self._error(source, event, context, 500, "Internal Server Error")
 
-    def _timed_out(self, scope: Any, context: Any, started: float) -> tuple[int, Any, bytes]:
-        elapsed = (monotonic() - started) * 1000
+    def _timed_out(self, scope: Any, context: Any, budget: float | None) -> tuple[int, Any, bytes]:
         if self._environment.terminating is not None:
             reason = "the execution environment is ending (SIGTERM)"
         else:
-            remaining = context.get_remaining_time_in_millis()
             reason = (
-                f"{remaining} ms before the Lambda deadline (timeout_margin="
-                f"{self.timeout_margin} s)"
+                f"{budget * 1000 if budget else 0:.0f} ms into the invocation, "
+                f"{context.get_remaining_time_in_millis()} ms before the Lambda deadline "
+                f"(timeout_margin={self.timeout_margin} s)"
             )
         logger.error(
-            "%s %s was cut short after %.0f ms, %s: the app was sent http.disconnect, then "
-            "cancelled; answering 504",
+            "%s %s was cut short %s: the app was sent http.disconnect, then cancelled; "
+            "answering 504",
             scope.get("method"),
             scope.get("path"),
-            elapsed,
             reason,
         )
         return error_response(504, "Gateway Timeout")

@@ -65,7 +65,13 @@ class AsyncioRuntime:
         ):
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
-        task = cycle.task = asyncio.ensure_future(app(scope, cycle.receive, cycle.send), loop=loop)
+        awaitable = app(scope, cycle.receive, cycle.send)
+        task: asyncio.Future[None]
+        try:
+            task = loop.create_task(awaitable)  # type: ignore[arg-type]
+        except TypeError:  # an awaitable that is not a coroutine
+            task = asyncio.ensure_future(awaitable, loop=loop)
+        cycle.task = task
         if budget is not None:
             # Arming and cancelling a timer per invocation would cost more than the rest of
             # the guard together; one timer serves them all instead: when it fires, it cuts the
