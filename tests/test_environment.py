@@ -11,6 +11,8 @@ import gc
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -370,6 +372,14 @@ class TestExtension:
 
 
 class TestSigterm:
+    def test_not_installed_at_import(self) -> None:
+        code = (
+            "import signal, mangum_like; assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL"
+        )
+        env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, timeout=30, check=False)
+        assert done.returncode == 0
+
     def test_shutdown_once_then_the_previous_handler(
         self, process: _Process, emulator: RuntimeAPIEmulator, backend: str
     ) -> None:
