@@ -125,17 +125,6 @@ def test_extension_registered_during_init_and_shutdown_runs_on_sigterm(
     assert lines(emulator) == ["startup", "shutdown"]
 
 
-def test_python_3_11_runtime_delivers_no_sigterm_to_python(emulator: RuntimeAPIEmulator) -> None:
-    # What the README documents: before python3.12, awslambdaric waits for the next invocation
-    # in native code on the main thread, so Python's signal handler never gets to run.
-    start(emulator, AWS_EXECUTION_ENV="AWS_Lambda_python3.11")
-    ok(emulator.invoke(http_event("/count"), wait=30), emulator)
-    assert len(emulator.registered_extensions) == 1
-    end = emulator.end_environment(grace=0.3)
-    assert end.signals == ["SIGTERM", "SIGKILL"]
-    assert lines(emulator) == ["startup"]
-
-
 def test_handler_built_after_init_goes_without_the_extension(
     emulator: RuntimeAPIEmulator,
 ) -> None:
