@@ -220,12 +220,14 @@ class Environment:
     # -- SIGTERM --------------------------------------------------------------------------------
 
     def interrupt(self) -> bool:
-        """End the invocation in flight, disconnect first; whether there was one."""
+        """End the invocation in flight, disconnect first; whether shutdown must wait for it."""
         cycle = self.current
-        if cycle is None:
-            return False
-        self.runtime.expire(cycle, self.grace)
-        return True
+        if cycle is not None:
+            self.runtime.expire(cycle, self.grace)
+            return True
+        # The loop runs right under this signal handler (the lifespan startup of a first
+        # invocation): shutdown cannot run inside it, and follows the invocation instead.
+        return self.runtime.running_here()
 
 
 # Started environments of this process: what SIGTERM shuts down.

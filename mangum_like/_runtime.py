@@ -135,6 +135,10 @@ class AsyncioRuntime:
         if loop is not None:
             loop.call_soon_threadsafe(_expire, loop, cycle, grace)
 
+    def running_here(self) -> bool:
+        loop = self.loop
+        return loop is not None and self.thread is None and loop.is_running()
+
     new_event = asyncio.Event
 
     async def wait(self, event: Event, seconds: float | None) -> bool:
@@ -377,6 +381,9 @@ class TrioRuntime:
         token = self.token
         if token is not None:
             token.run_sync_soon(_trio_expire, cycle, grace)
+
+    def running_here(self) -> bool:
+        return False  # trio runs in its own thread; the caller only waits for it
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return self._submit(fn, ())

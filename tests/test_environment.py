@@ -421,6 +421,30 @@ class TestSigterm:
         assert "the execution environment is ending (SIGTERM)" in line
         assert handler.state == {}
 
+    def test_during_the_lifespan_startup_of_a_first_invocation(
+        self, process: _Process, emulator: RuntimeAPIEmulator
+    ) -> None:
+        # asyncio only: its loop runs in the main thread, under which the signal handler runs;
+        # trio's loop has a thread of its own, and the main thread only waits for it.
+        chained: list[int] = []
+        events: list[str] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await receive()
+                process.on_sigterm(signal.SIGTERM, None)  # as if it arrived right now
+                await send({"type": "lifespan.startup.complete"})
+                events.append((await receive())["type"])
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            await Recorder()(scope, receive, send)
+
+        handler = Mangum(app)
+        process.previous = lambda signum, frame: chained.append(signum)
+        assert invoke(handler)["statusCode"] == 200
+        assert events == ["lifespan.shutdown"]
+        assert chained == [signal.SIGTERM]
+
     def test_ignored_before(self, process: _Process) -> None:
         process.previous = signal.SIG_IGN
         process.terminate(signal.SIGTERM, None)  # returns: the signal stays ignored
