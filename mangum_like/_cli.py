@@ -501,8 +501,8 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         try:
-            while not stop.wait(0.2):
-                pass
+            while not stop.is_set():
+                stop.wait(0.2)
         finally:
             server.shutdown()
             thread.join()

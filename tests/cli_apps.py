@@ -108,6 +108,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"statusCode": "not a status"}
     if path == "/raise":
         raise ValueError("the handler failed on purpose")
+    if path == "/crlf":
+        return {"statusCode": 200, "headers": {"x-bad": "a\r\nb", "date": "Mon, 01 Jan 2024"}}
+    if path == "/huge":
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     if path == "/unserialisable":
         return {"statusCode": 200, "body": object()}
     return {

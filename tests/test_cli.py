@@ -350,6 +350,13 @@ class TestInvokeCommand:
         assert status == 1
         assert result["errorType"] == "Runtime.MarshalError"
 
+    def test_result_over_the_payload_limit(self, capsys: pytest.CaptureFixture[str]) -> None:
+        status, result, _ = run(
+            capsys, "invoke", "tests.cli_apps:lambda_handler", "--path", "/huge"
+        )
+        assert status == 1
+        assert result["errorType"] == "Function.ResponseSizeTooLarge"
+
     def test_event_file_and_synthesis_options_conflict(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -593,6 +600,13 @@ class TestBuilders:
         assert event["path"] == "/x"
         assert event["headers"]["x-forwarded-for"] == "198.51.100.7, 203.0.113.10"
         assert event["headers"]["x-forwarded-proto"] == "https"
+
+    def test_time_and_trace_id(self) -> None:
+        request = Request("GET", "/", [("X-Amzn-Trace-Id", "Root=1-abc")])
+        event = build_event("v2", request, now=1_700_000_000.5)
+        assert event["headers"]["x-amzn-trace-id"] == "Root=1-abc"
+        assert event["requestContext"]["timeEpoch"] == 1_700_000_000_500
+        assert event["requestContext"]["time"] == "14/Nov/2023:22:13:20 +0000"
 
     def test_text_body_that_is_not_utf8_goes_base64(self) -> None:
         request = Request("POST", "/", [("Content-Type", "text/plain")], b"\xff\xfe")

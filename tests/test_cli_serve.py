@@ -243,6 +243,32 @@ class TestEveryFormat:
         assert status == 413
         assert after["requests"] == app.requests == 1
 
+    def test_100_continue_then_the_body(self, fmt: str) -> None:
+        with serving(EchoApp(), fmt) as client:
+            answer = client.raw(
+                b"PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+                b"abc"
+            )
+        head, _, body = answer.partition(b"\r\n\r\nHTTP/1.1 200 OK\r\n")
+        assert head == b"HTTP/1.1 100 Continue"
+        assert json.loads(body.partition(b"\r\n\r\n")[2])["body"] == "YWJj"  # "abc"
+
+    def test_chunked_trailers_and_an_impossible_chunk(self, fmt: str) -> None:
+        app = EchoApp()
+        with serving(app, fmt) as client:
+            trailers = client.raw(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Content-Type: text/plain\r\nConnection: close\r\n\r\n"
+                b"2;ext=1\r\nhi\r\n0\r\nX-Checksum: 1\r\n\r\n"
+            )
+            huge = client.raw(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n"
+            )
+        assert json.loads(trailers.partition(b"\r\n\r\n")[2])["body"] == "aGk="  # "hi"
+        assert huge.startswith(b"HTTP/1.1 413 ")
+        assert app.requests == 1
+
     def test_lifespan_once_across_requests_and_connections(self, fmt: str, backend: str) -> None:
         app = EchoApp()
         with serving(app, fmt, backend=backend) as client:
@@ -340,6 +366,22 @@ class TestHandlerOutcomes:
         assert logged in caplog.text
         assert after == 418
 
+    def test_header_with_a_line_break_is_dropped(self, caplog: pytest.LogCaptureFixture) -> None:
+        with serving(lambda_handler, "v2") as client:
+            status, headers, _ = client.request("GET", "/crlf")
+        assert status == 200
+        assert values(headers, "x-bad") == []
+        assert values(headers, "date") == ["Mon, 01 Jan 2024"]
+        assert "Dropped the response header 'x-bad'" in caplog.text
+
+    def test_ipv6_loopback(self) -> None:
+        function = Function(EchoApp(), base_path=None, backend=None)
+        server = DevServer(function, "v1", host="::1", port=0, stage="Prod")
+        try:
+            assert server.url == f"http://[::1]:{server.server_address[1]}/Prod"
+        finally:
+            server.server_close()
+
     def test_failed_invocation_alb_answers_text(self) -> None:
         with serving(lambda_handler, "alb") as client:
             status, headers, body = client.request("GET", "/bad")
@@ -381,7 +423,16 @@ class TestHandlerOutcomes:
                 b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"
             )
             unknown = client.raw(b"BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        for answer in (bad_length, bad_chunk, short_chunk):
+            chunk_overrun = client.raw(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabcX\r\n0\r\n\r\n"
+            )
+            bad_expect = client.raw(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Length: many\r\n\r\n"
+            )
+        assert bad_expect.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 ")
+        for answer in (bad_length, bad_chunk, short_chunk, chunk_overrun):
             assert answer.startswith(b"HTTP/1.1 400 ")
         # The client closed its side before the body was complete.
         assert short_body.startswith(b"HTTP/1.1 400 ")
