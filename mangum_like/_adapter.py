@@ -19,7 +19,7 @@ from ._http import HTTPCycle, error_response
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
-from ._sources._base import MAX_RESULT_BYTES, ResultTooLarge
+from ._sources._base import ResultTooLarge
 
 if TYPE_CHECKING:
     from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult, Runtime
@@ -265,15 +265,16 @@ class Mangum:
             return source.response(event, context, status, headers, response_body)
         except ResultTooLarge as exc:
             logger.error(
-                "The response to %s %s is %d bytes once mapped, over Lambda's %d-byte limit "
-                "for buffered responses; answering 502",
+                "The response to %s %s is %d bytes once mapped, over the %d-byte limit of %s "
+                "for the result; answering 502",
                 scope.get("method"),
                 scope.get("path"),
                 exc.size,
-                MAX_RESULT_BYTES,
+                exc.limit,
+                exc.where,
             )
             return self._error(
-                source, event, context, 502, "Bad Gateway: response too large for AWS Lambda"
+                source, event, context, 502, f"Bad Gateway: response too large for {exc.where}"
             )
         except Exception:
             logger.exception("The app's response could not be mapped; answering 500")
