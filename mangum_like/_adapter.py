@@ -6,6 +6,7 @@ import atexit
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from ._exceptions import (
     InvalidRequest,
     LifespanFailure,
     LifespanUnsupported,
+    PassThroughFailed,
 )
 from ._http import HTTPCycle, error_response
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult, Runtime
 
 logger = logging.getLogger("mangum_like")
+# One INFO line per request, "GET /path 200 1.2ms", as Mangum logs "GET /path 200".
+access_logger = logging.getLogger("mangum_like.http")
+_INFO = logging.INFO
 
 _LIFESPAN_MODES = ("auto", "on", "off")
 _BACKENDS = ("asyncio", "trio")
@@ -72,6 +77,9 @@ class Mangum:
         text_mime_types: extra content types whose bodies are returned as text, not base64.
         exclude_headers: response header names to drop (case-insensitive), for every source.
         backend: ``"asyncio"`` or ``"trio"``.
+        pass_through_path: an app route (``"/events"``) to which events of no HTTP source (SQS,
+            SNS, S3, EventBridge, ...) are POSTed as JSON; the app's JSON answer is the Lambda
+            result. ``None`` (default): such events raise ``UnsupportedEvent``.
         startup_timeout: seconds lifespan startup may take; ``None`` for no limit.
         shutdown_timeout: seconds lifespan shutdown may take before it is cancelled.
     """
@@ -86,6 +94,7 @@ class Mangum:
         exclude_headers: Iterable[str] | None = None,
         *,
         backend: str = "asyncio",
+        pass_through_path: str | None = None,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = 0.4,
     ) -> None:
@@ -113,12 +122,20 @@ class Mangum:
                     f"custom_handlers entries must be handler classes with an infer() "
                     f"classmethod, got {handler!r}"
                 )
+        if pass_through_path is not None and not (
+            isinstance(pass_through_path, str) and pass_through_path.startswith("/")
+        ):
+            raise ConfigurationError(
+                f"pass_through_path must be None or an app path such as '/events', "
+                f"got {pass_through_path!r}"
+            )
         text_types = _names(text_mime_types, "text_mime_types")
         excluded = _names(exclude_headers, "exclude_headers")
 
         self.app = app
         self.lifespan = lifespan
         self.backend = backend
+        self.pass_through_path = pass_through_path
         self.startup_timeout = _timeout(startup_timeout, "startup_timeout")
         self.shutdown_timeout = _timeout(shutdown_timeout, "shutdown_timeout")
         self.config: LambdaConfig = {
@@ -127,7 +144,10 @@ class Mangum:
             "exclude_headers": [name.lower() for name in excluded],
         }
         self._sources = Sources(
-            SourceConfig(api_gateway_base_path, text_types, excluded), handlers, self.config
+            SourceConfig(api_gateway_base_path, text_types, excluded),
+            handlers,
+            self.config,
+            pass_through_path,
         )
         self._runtime: Runtime = make_runtime(backend)
         self._started = False
@@ -242,6 +262,9 @@ class Mangum:
         """Handle one Lambda invocation: event in, the source's result shape out."""
         if not self._started:
             self.startup()
+        # The access line costs nothing unless INFO is enabled for it (checked once).
+        timed = access_logger.isEnabledFor(_INFO)
+        start = perf_counter() if timed else 0.0
         source = self._sources.detect(event, context)
         try:
             scope, body = source.request(event, context)
@@ -262,7 +285,7 @@ class Mangum:
         if scope.get("method") == "HEAD":
             response_body = b""
         try:
-            return source.response(event, context, status, headers, response_body)
+            result = source.response(event, context, status, headers, response_body)
         except ResultTooLarge as exc:
             logger.error(
                 "The response to %s %s is %d bytes once mapped, over the %d-byte limit of %s "
@@ -273,12 +296,25 @@ class Mangum:
                 exc.limit,
                 exc.where,
             )
-            return self._error(
+            status = 502
+            result = self._error(
                 source, event, context, 502, f"Bad Gateway: response too large for {exc.where}"
             )
+        except PassThroughFailed:
+            raise  # fails the invocation: Lambda retries the event
         except Exception:
             logger.exception("The app's response could not be mapped; answering 500")
-            return self._error(source, event, context, 500, "Internal Server Error")
+            status = 500
+            result = self._error(source, event, context, 500, "Internal Server Error")
+        if timed:
+            access_logger.info(
+                "%s %s %d %.1fms",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                (perf_counter() - start) * 1000,
+            )
+        return result
 
     @staticmethod
     def _error(

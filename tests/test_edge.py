@@ -60,8 +60,8 @@ class TestRequest:
         request = event["Records"][0]["cf"]["request"]
         scope = app.scope
         assert (scope["method"], scope["path"]) == (request["method"], request["uri"])
-        assert scope["client"] == (request["clientIp"], 0)
-        assert scope["query_string"] == b""
+        assert scope["client"] == ((request["clientIp"], 0) if "clientIp" in request else None)
+        assert scope["query_string"] == request.get("querystring", "").encode()
         assert scope["headers"] == [
             (name.encode(), entry["value"].encode())
             for name, entries in request["headers"].items()

@@ -9,15 +9,17 @@ from .._exceptions import UnsupportedEvent
 from ._alb import ALB
 from ._apigateway import APIGatewayV1, APIGatewayV2
 from ._base import SourceConfig
+from ._bedrock import BedrockAgent
 from ._edge import LambdaEdge
 from ._lattice import LatticeV1, LatticeV2
+from ._passthrough import PassThrough
 
 __all__ = ["SourceConfig", "Sources"]
 
 SUPPORTED = (
     "API Gateway REST API and HTTP API payload 1.0, HTTP API payload 2.0, "
     "Lambda Function URL, Application Load Balancer, Lambda@Edge viewer and origin requests, "
-    "VPC Lattice v1 and v2"
+    "VPC Lattice v1 and v2, Amazon Bedrock agent action groups (OpenAPI schema)"
 )
 
 if TYPE_CHECKING:
@@ -72,13 +74,24 @@ class Sources:
     carry ``Records``, but not ``cf``.
     """
 
-    __slots__ = ("alb", "custom", "edge", "lattice_v1", "lattice_v2", "v1", "v2")
+    __slots__ = (
+        "alb",
+        "bedrock",
+        "custom",
+        "edge",
+        "lattice_v1",
+        "lattice_v2",
+        "pass_through",
+        "v1",
+        "v2",
+    )
 
     def __init__(
         self,
         config: SourceConfig,
         custom_handlers: Sequence[Any],
         lambda_config: LambdaConfig,
+        pass_through_path: str | None = None,
     ) -> None:
         self.custom = tuple(CustomSource(cls, lambda_config) for cls in custom_handlers)
         self.v1 = APIGatewayV1(config)
@@ -87,6 +100,10 @@ class Sources:
         self.edge = LambdaEdge(config)
         self.lattice_v1 = LatticeV1(config)
         self.lattice_v2 = LatticeV2(config)
+        self.bedrock = BedrockAgent(config)
+        self.pass_through = (
+            PassThrough(config, pass_through_path) if pass_through_path is not None else None
+        )
 
     def detect(self, event: Any, context: LambdaContext) -> EventSource:
         for custom in self.custom:
@@ -114,11 +131,15 @@ class Sources:
                 return self.v1
             elif "raw_path" in event and "method" in event:
                 return self.lattice_v1
+            elif "apiPath" in event and "messageVersion" in event and "agent" in event:
+                return self.bedrock  # action groups defined by a function have no apiPath
             elif "Records" in event and _edge_request(event):
                 return self.edge
         return self.unsupported(event)
 
     def unsupported(self, event: Any) -> EventSource:
+        if self.pass_through is not None:
+            return self.pass_through
         raise unsupported(event)
 
 
@@ -140,5 +161,6 @@ def unsupported(event: Any) -> UnsupportedEvent:
         what = f"an event of type {type(event).__name__}"
     return UnsupportedEvent(
         f"mangum_like cannot tell which HTTP source sent {what}. Supported sources: "
-        f"{SUPPORTED}. Pass custom_handlers=[...] to handle other events."
+        f"{SUPPORTED}. Pass pass_through_path='/events' to POST other events to the app as "
+        "JSON, or custom_handlers=[...] to map them yourself."
     )
