@@ -606,3 +606,27 @@ class TestAccessLog:
         finally:
             access.setLevel(logging.NOTSET)
         assert calls == ["timed", "timed", "logged"]
+
+    def test_config_carries_mangums_default_text_types(self, make_handler: MakeHandler) -> None:
+        """Handlers written for Mangum pick text or base64 with config["text_mime_types"]."""
+        seen: list[Any] = []
+
+        class Spy(MangumStyleHandler):
+            @classmethod
+            def infer(cls, event: Any, context: Any, config: Any) -> bool:
+                seen.append(config["text_mime_types"])
+                return False
+
+        handler = make_handler(Recorder(), custom_handlers=[Spy], text_mime_types=["x/y"])
+        handler(load_event(HTTP_API), Context())
+        assert seen == [
+            [
+                "text/",
+                "application/json",
+                "application/javascript",
+                "application/xml",
+                "application/vnd.api+json",
+                "application/vnd.oai.openapi",
+                "x/y",
+            ]
+        ]
