@@ -83,6 +83,9 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+_FORWARDED = frozenset(
+    {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "cloudfront-forwarded-proto"}
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _TEXT = SourceConfig("/", (), ())
 
@@ -172,7 +175,7 @@ def build_event(
     if now is None:
         now = time.time()
     raw_path, _, raw_query = request.target.partition("?")
-    headers = _proxied_headers(request, now)
+    headers = _proxied_headers(fmt, request, now)
     body_text, is_base64 = _body(request.body, headers)
     if fmt in ("v2", "url"):
         return _v2(fmt, request, raw_path, raw_query, headers, body_text, is_base64, stage, now)
@@ -187,22 +190,26 @@ def build_event(
     raise ValueError(f"unknown event format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _proxied_headers(request: Request, now: float) -> list[tuple[str, str]]:
+def _proxied_headers(fmt: str, request: Request, now: float) -> list[tuple[str, str]]:
     """The client's headers as the service forwards them, with the ones it adds."""
     headers = [(n, v) for n, v in request.headers if n.lower() not in _HOP_BY_HOP]
     if request.body:
         headers.append(("Content-Length", str(len(request.body))))
     # A proxy appends the address it received the request from to X-Forwarded-For.
     forwarded = [v for n, v in headers if n.lower() == "x-forwarded-for"]
-    headers = [
-        (n, v)
-        for n, v in headers
-        if n.lower() not in ("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto")
-    ]
+    headers = [(n, v) for n, v in headers if n.lower() not in _FORWARDED]
     headers.append(("X-Forwarded-For", ", ".join([*forwarded, request.client_ip])))
-    headers.append(("X-Forwarded-Port", str(request.port)))
-    headers.append(("X-Forwarded-Proto", request.scheme))
-    if not any(n.lower() == "x-amzn-trace-id" for n, _ in headers):
+    if fmt == "edge":
+        # CloudFront tells the protocol in CloudFront-Forwarded-Proto (when the cache policy
+        # forwards it); edge functions never see X-Forwarded-Proto.
+        headers.append(("CloudFront-Forwarded-Proto", request.scheme))
+        return headers
+    if fmt != "lattice-v2" or request.scheme != "https":
+        # API Gateway and ALB add these. VPC Lattice does not; for the plain-HTTP local server
+        # they are added anyway, so that the URLs the app builds lead back to it.
+        headers.append(("X-Forwarded-Port", str(request.port)))
+        headers.append(("X-Forwarded-Proto", request.scheme))
+    if fmt != "lattice-v2" and not any(n.lower() == "x-amzn-trace-id" for n, _ in headers):
         headers.append(("X-Amzn-Trace-Id", f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}"))
     return headers
 

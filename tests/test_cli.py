@@ -32,8 +32,8 @@ from . import cli_apps
 from .cli_apps import EchoApp
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The formats the handler answers today.
-HANDLED = ("v2", "v1", "alb", "alb-multi", "url")
+#: Every format, each answered by one of the handler's event sources.
+HANDLED = tuple(FORMATS)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
 def seen_by(result: dict[str, Any]) -> dict[str, Any]:
     """What the echo app received, from its answer in any result shape."""
     body = result["body"]
-    if result.get("isBase64Encoded"):
+    if result.get("isBase64Encoded") or result.get("bodyEncoding") == "base64":
         body = base64.b64decode(body).decode()
     seen: dict[str, Any] = json.loads(body)
     return seen
@@ -87,7 +87,8 @@ class TestEventCommand:
         path.write_text(json.dumps(event))
         status, result, _ = run(capsys, "invoke", "tests.cli_apps:app", str(path))
         assert status == 0
-        assert result["statusCode"] == 200
+        # Lambda@Edge results give the status as a string.
+        assert str(result.get("statusCode", result.get("status"))) == "200"
         seen = seen_by(result)
         assert (seen["method"], seen["path"]) == ("GET", "/items")
         assert seen["query_string"] in ("q=1",)
@@ -187,6 +188,11 @@ class TestEventCommand:
         assert (event["version"], event["method"], event["path"]) == ("2.0", "PUT", "/p")
         assert event["queryStringParameters"] == {"a": ["1", " 2"]}
         assert event["headers"]["host"] == [HOSTS["lattice-v2"]]
+        assert event["headers"]["x-forwarded-for"] == ["203.0.113.10"]
+        # VPC Lattice adds no X-Forwarded-Proto/-Port and no trace id.
+        assert {"x-forwarded-proto", "x-forwarded-port", "x-amzn-trace-id"}.isdisjoint(
+            event["headers"]
+        )
         context = event["requestContext"]
         assert context["serviceNetworkArn"].startswith("arn:aws:vpc-lattice:")
         assert context["targetGroupArn"].startswith("arn:aws:vpc-lattice:")
@@ -201,6 +207,10 @@ class TestEventCommand:
         assert cf["config"]["eventType"] == "origin-request"
         assert (request["method"], request["uri"], request["querystring"]) == ("POST", "/p", "a=1")
         assert request["headers"]["host"] == [{"key": "Host", "value": HOSTS["edge"]}]
+        assert request["headers"]["cloudfront-forwarded-proto"] == [
+            {"key": "CloudFront-Forwarded-Proto", "value": "https"}
+        ]
+        assert "x-forwarded-proto" not in request["headers"]
         assert request["body"] == {
             "action": "read-only",
             "data": "aGk=",

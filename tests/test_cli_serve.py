@@ -33,16 +33,19 @@ from .cli_apps import MARKER_ENV, EchoApp, fastapi_app, lambda_handler
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The formats served end to end here.
-SERVED = ("v2", "v1", "alb", "alb-multi", "url")
+SERVED = ("v2", "v1", "alb", "alb-multi", "url", "lattice-v2", "edge")
 #: The query string the app sees for "?x=1&x=2&y=z%20w", by format: payload 2.0 and ALB
-#: multi-value mode pass it as sent; a REST API decodes the parameters (the adapter
-#: re-encodes them); ALB single-value mode keeps the last value of a repeated key.
+#: multi-value mode and CloudFront pass it as sent; a REST API and VPC Lattice decode the
+#: parameters (the adapter re-encodes them); ALB single-value mode keeps the last value of a
+#: repeated key.
 QUERY_SEEN = {
     "v2": "x=1&x=2&y=z%20w",
     "url": "x=1&x=2&y=z%20w",
     "v1": "x=1&x=2&y=z+w",
     "alb": "x=2&y=z%20w",
     "alb-multi": "x=1&x=2&y=z%20w",
+    "lattice-v2": "x=1&x=2&y=z+w",
+    "edge": "x=1&x=2&y=z%20w",
 }
 
 
@@ -143,7 +146,9 @@ class TestEveryFormat:
         assert values(headers, "cookie") == ["c=3; d=4"]
         assert values(headers, "x-custom") == ["one"]
         assert values(headers, "host") == [host]
-        assert values(headers, "x-forwarded-proto") == ["http"]
+        # CloudFront names the protocol in its own header.
+        proto = "cloudfront-forwarded-proto" if fmt == "edge" else "x-forwarded-proto"
+        assert values(headers, proto) == ["http"]
         assert values(headers, "x-forwarded-for") == ["127.0.0.1"]
         assert values(headers, "transfer-encoding") == values(headers, "connection") == []
         assert seen["client"] == ["127.0.0.1", 0]
@@ -189,7 +194,11 @@ class TestEveryFormat:
             after = client.json("GET", "/echo")
         assert status == 200
         assert body == b""
-        assert int(values(headers, "content-length")[0]) > 0
+        if fmt == "edge":
+            # Content-Length is read-only for edge functions: CloudFront sets it.
+            assert values(headers, "content-length") == []
+        else:
+            assert int(values(headers, "content-length")[0]) > 0
         assert after["requests"] == 2
 
     def test_chunked_request_body(self, fmt: str) -> None:
@@ -284,7 +293,7 @@ class TestEveryFormat:
         assert (app.startups, app.shutdowns) == (1, 1)
 
 
-@pytest.mark.parametrize("fmt", ["v2", "v1", "alb", "alb-multi", "url"])
+@pytest.mark.parametrize("fmt", ["v2", "v1", "alb", "alb-multi", "url", "lattice-v2"])
 def test_413_when_the_event_outgrows_the_payload_limit(fmt: str) -> None:
     # 5 MB of binary is under the limit, but base64 in the event makes it 6.7 MB.
     app = EchoApp()
@@ -296,6 +305,19 @@ def test_413_when_the_event_outgrows_the_payload_limit(fmt: str) -> None:
             headers={"Content-Type": "application/octet-stream"},
         )
     assert status == 413
+    assert app.requests == 0
+
+
+def test_edge_body_over_what_cloudfront_exposes(caplog: pytest.LogCaptureFixture) -> None:
+    # An origin-request trigger sees at most 1 MB of the body, flagged inputTruncated; the
+    # adapter refuses to serve the app a cut body.
+    app = EchoApp()
+    with serving(app, "edge") as client:
+        status, _, body = client.request(
+            "POST", "/binary", body=bytes(2 * 1024 * 1024), headers={"Content-Type": "image/png"}
+        )
+    assert status == 400
+    assert b"truncated" in body
     assert app.requests == 0
 
 
