@@ -221,7 +221,7 @@ class TestEveryFormat:
                 b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                 % (MAX_EVENT_BYTES + 1)
             )
-        assert answer.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
+        assert answer.startswith(b"HTTP/1.1 413 ")  # "Content Too Large" since Python 3.13
         assert b"\r\nConnection: close\r\n" in answer
         assert app.requests == 0
 
