@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -469,6 +470,8 @@ def _check_stage(fmt: str, stage: str | None) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     _check_stage(args.format, args.stage)
+    if args.reload:
+        return _supervise([arg for arg in args.argv if arg != "--reload"])
     function = Function.load(args.target, base_path=args.base_path, backend=args.backend)
     try:
         server = DevServer(
@@ -488,6 +491,7 @@ def _serve(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    previous: dict[int, Any] = {}
     try:
         function.start()
         previous = {
@@ -506,13 +510,87 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             server.shutdown()
             thread.join()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
     finally:
         server.server_close()
         with server.invocation:
             function.stop()
+        # Restored only now: a second signal must not cut the lifespan shutdown short.
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     logger.info("Stopped; the app's lifespan has shut down")
+    return 0
+
+
+# Directories never searched for changed sources: virtual environments hold a pyvenv.cfg.
+_UNWATCHED = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+def _sources(root: Path) -> dict[str, int]:
+    """Modification times of the .py files under ``root``, outside hidden dirs and venvs."""
+    found: dict[str, int] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [
+            name
+            for name in subdirs
+            if not name.startswith(".")
+            and name not in _UNWATCHED
+            and not os.path.exists(os.path.join(directory, name, "pyvenv.cfg"))
+        ]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):  # removed since the listing
+                    found[path] = os.stat(path).st_mtime_ns
+    return found
+
+
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _supervise(argv: list[str]) -> int:
+    """``serve --reload``: the server runs in a child process, restarted on source changes.
+
+    A new process (not a re-import) gives every change a clean start: a fresh module state and
+    a fresh lifespan, as a new Lambda execution environment would.
+    """
+    command = [sys.executable, "-m", "mangum_like", *argv]
+    root = Path.cwd()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.is_set():
+            snapshot = _sources(root)
+            child = subprocess.Popen(command)
+            exited = False
+            while not stop.wait(0.5):
+                if not exited and child.poll() is not None:
+                    exited = True
+                    logger.warning(
+                        "The server exited with status %d; waiting for a change to restart it",
+                        child.returncode,
+                    )
+                current = _sources(root)
+                if current != snapshot:
+                    changed = sorted(set(current.items()) ^ set(snapshot.items()))
+                    logger.info("%s changed; restarting", changed[0][0])
+                    break
+            _reap(child)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
@@ -684,6 +762,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     target(serve)
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a .py file under the current directory changes",
+    )
     serve.add_argument("--port", type=int, default=8000, help="default: 8000; 0 picks one")
     serve.add_argument("--format", choices=tuple(FORMATS), default="v2", help="default: v2")
     serve.add_argument(
@@ -735,7 +818,9 @@ def _setup_logging() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``mangum-like`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     _setup_logging()
     try:
         status: int = args.run(args)

@@ -468,9 +468,10 @@ class TestHandlerOutcomes:
 
 @pytest.fixture
 def cli_logging() -> Iterator[None]:
-    """Undo the handler that main() attaches to the CLI's logger."""
+    """Keep main() from attaching its stderr handler (records reach caplog); restore after."""
     logger = logging.getLogger("mangum_like.cli")
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    logger.addHandler(logging.NullHandler())
     yield
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
@@ -583,3 +584,87 @@ def test_signal_shuts_the_lifespan_down(signum: int, tmp_path: Path) -> None:
     assert marker.read_text() == "startup\nshutdown\n"
     assert "GET /echo 200 " in stderr
     assert "Stopped; the app's lifespan has shut down" in stderr
+
+
+RELOADED_APP = """
+import os
+
+VERSION = {version!r}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            with open(os.environ["{marker}"], "a") as file:
+                file.write(message["type"].split(".")[1] + "\\n")
+            await send({{"type": message["type"] + ".complete"}})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await receive()
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": VERSION.encode()}})
+"""
+
+
+def test_reload_restarts_on_change(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    cli_logging: None,
+) -> None:
+    """``serve --reload`` in this process: its child server restarts on each change of a .py
+    file, survives a change that breaks the import, and stops on SIGINT."""
+    source = tmp_path / "reloaded_app.py"
+    marker = tmp_path / "lifespan.txt"
+    monkeypatch.setenv(MARKER_ENV, str(marker))
+    monkeypatch.chdir(tmp_path)
+    port = _free_port()
+    seen: list[bytes] = []
+    mtime = [time.time()]
+
+    def write(text: str) -> None:
+        source.write_text(text)
+        mtime[0] += 2  # a clearly later modification time, whatever the clock's resolution
+        os.utime(source, (mtime[0], mtime[0]))
+
+    def get_until(expected: bytes, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/")
+                body = connection.getresponse().read()
+                connection.close()
+                if body == expected:
+                    seen.append(body)
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    def client() -> None:
+        try:
+            get_until(b"1")
+            write("def broken(:\n")
+            deadline = time.monotonic() + 30
+            while "The server exited with status 1" not in caplog.text:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
+            write(RELOADED_APP.format(version="3", marker=MARKER_ENV))
+            get_until(b"3")
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    write(RELOADED_APP.format(version="1", marker=MARKER_ENV))
+    caplog.set_level(logging.INFO, "mangum_like.cli")
+    thread = threading.Thread(target=client)
+    thread.start()
+    status = _cli.main(["serve", "reloaded_app:app", "--reload", "--port", str(port)])
+    thread.join(30)
+    assert status == 0
+    assert seen == [b"1", b"3"]
+    assert marker.read_text() == "startup\nshutdown\nstartup\nshutdown\n"
+    assert f"{source} changed; restarting" in caplog.text
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
