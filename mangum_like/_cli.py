@@ -346,21 +346,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 port=self.server.server_address[1],
             )
             response = self.server.respond(request)
-        try:
-            self._write(response)
-        except ConnectionError:
-            self.close_connection = True  # the client went away: nothing left to answer
-        self._log_access(response.status, started)
+        self._finish(response, started)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized body before the client sends it.
         if self._declared_length() > MAX_EVENT_BYTES:
-            started = time.perf_counter()
-            response = self._too_large()
-            self._write(response)
-            self._log_access(response.status, started)
+            self._finish(self._too_large(), time.perf_counter())
             return False
         return super().handle_expect_100()
 
@@ -426,6 +419,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise _TooLarge(drained=True)
         return b"".join(chunks)
 
+    def _finish(self, response: Response, started: float) -> None:
+        try:
+            self._write(response)
+        except ConnectionError:
+            self.close_connection = True  # the client went away: nothing left to answer
+        access_logger.info(
+            "%s %s %d %.1fms",
+            self.command,
+            self.path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+
     def _write(self, response: Response) -> None:
         head = self.command == "HEAD"
         self.send_response_only(response.status, status_line(response.status)[4:] or None)
@@ -438,7 +444,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if "\r" in value or "\n" in value:
                 logger.warning("Dropped the response header %r: its value holds a line break", name)
                 continue
-            self.send_header(name, value.encode("utf-8").decode("latin-1"))
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                # Header fields are bytes; a result's value beyond Latin-1 goes out as UTF-8.
+                value = value.encode("utf-8").decode("latin-1")
+            self.send_header(name, value)
         if "date" not in names:
             self.send_header("Date", formatdate(usegmt=True))
         if not head and response.status >= 200 and response.status not in (204, 304):
@@ -448,15 +459,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head and response.body:
             self.wfile.write(response.body)
-
-    def _log_access(self, status: int, started: float) -> None:
-        access_logger.info(
-            "%s %s %d %.1fms",
-            self.command,
-            self.path,
-            status,
-            (time.perf_counter() - started) * 1000,
-        )
 
     def log_message(self, format: str, *args: Any) -> None:
         # Malformed requests the stdlib answers itself (400, 414, 501).

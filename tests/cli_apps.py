@@ -109,7 +109,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if path == "/raise":
         raise ValueError("the handler failed on purpose")
     if path == "/crlf":
-        return {"statusCode": 200, "headers": {"x-bad": "a\r\nb", "date": "Mon, 01 Jan 2024"}}
+        return {
+            "statusCode": 200,
+            "headers": {
+                "x-bad": "a\r\nb",
+                "date": "Mon, 01 Jan 2024",
+                "x-latin": "caf\u00e9",
+                "x-snowman": "\u2603",
+            },
+        }
     if path == "/huge":
         return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     if path == "/unserialisable":

@@ -394,6 +394,9 @@ class TestHandlerOutcomes:
         assert status == 200
         assert values(headers, "x-bad") == []
         assert values(headers, "date") == ["Mon, 01 Jan 2024"]
+        # http.client reads header bytes as Latin-1: é went out as one byte, the snowman as UTF-8.
+        assert values(headers, "x-latin") == ["caf\u00e9"]
+        assert values(headers, "x-snowman") == ["\u2603".encode().decode("latin-1")]
         assert "Dropped the response header 'x-bad'" in caplog.text
 
     def test_ipv6_loopback(self) -> None:
