@@ -653,3 +653,90 @@ def test_console_script_is_declared() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "serve" in done.stdout and "invoke" in done.stdout and "event" in done.stdout
+
+
+#: The fixture folder of real events for each format.
+FIXTURE_KINDS = {
+    "v2": "apigw-http-v2",
+    "v1": "apigw-rest-v1",
+    "alb": "alb-single",
+    "alb-multi": "alb-multi",
+    "url": "function-url",
+    "lattice-v2": "vpc-lattice-v2",
+    "edge": "lambda-edge",
+}
+
+
+# "Lambda@Edge event structure" (CloudFront developer guide), fields of request events.
+EDGE_DOCUMENTED_CONFIG = {
+    "distributionDomainName": "d111111abcdef8.cloudfront.net",
+    "distributionId": "EDFDVBD6EXAMPLE",
+    "eventType": "origin-request",
+    "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==",
+}
+EDGE_DOCUMENTED_REQUEST = {
+    "body": {"action": "read-only", "data": "", "encoding": "base64", "inputTruncated": False},
+    "clientIp": "203.0.113.178",
+    "headers": {},
+    "method": "GET",
+    "origin": {"custom": {}},
+    "querystring": "",
+    "uri": "/",
+}
+
+
+def _json_type(value: Any) -> str:
+    return (
+        "number"
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else (type(value).__name__)
+    )
+
+
+def _shapes(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Each key of the objects, with the JSON types its non-null values take."""
+    shapes: dict[str, set[str]] = {}
+    for obj in objects:
+        for key, value in obj.items():
+            types = shapes.setdefault(key, set())
+            if value is not None:
+                types.add(_json_type(value))
+    return shapes
+
+
+def _assert_within(sample: dict[str, Any], real: list[dict[str, Any]], where: str) -> None:
+    shapes = _shapes(real)
+    for key, value in sample.items():
+        assert key in shapes, f"{where}.{key} is in no real event"
+        if value is not None and shapes[key]:
+            assert _json_type(value) in shapes[key], f"{where}.{key}: {value!r} vs {shapes[key]}"
+
+
+@pytest.mark.parametrize("fmt", list(FIXTURE_KINDS))
+def test_samples_have_the_shape_of_real_events(fmt: str) -> None:
+    """Every key of a sample event appears, with the same JSON type, in the real events of its
+    kind, and the handler's source detection takes the sample for one of them."""
+    from mangum_like import Mangum
+
+    from .helpers import Context, event_names, load_event
+
+    sample = build_event(fmt, sample_request(fmt, "POST", "/p?a=1", [("Cookie", "c=1")], b"{}"))
+    real = [load_event(name) for name in event_names(FIXTURE_KINDS[fmt])]
+    if fmt == "edge":
+        # Request triggers only: response triggers carry the request too.
+        real = [event for event in real if "response" not in event["Records"][0]["cf"]]
+        records = [event["Records"][0]["cf"] for event in real]
+        cf = sample["Records"][0]["cf"]
+        # The fixtures' configs predate fields the docs list for request events.
+        configs = [r["config"] for r in records] + [EDGE_DOCUMENTED_CONFIG]
+        _assert_within(cf["config"], configs, "cf.config")
+        requests = [r["request"] for r in records] + [EDGE_DOCUMENTED_REQUEST]
+        _assert_within(cf["request"], requests, "cf.request")
+    else:
+        _assert_within(sample, real, "event")
+        contexts = [event["requestContext"] for event in real if event.get("requestContext")]
+        _assert_within(sample["requestContext"], contexts, "requestContext")
+    sources = Mangum(EchoApp(), lifespan="off")._sources
+    assert {type(sources.detect(event, Context())) for event in real} == {
+        type(sources.detect(sample, Context()))
+    }
