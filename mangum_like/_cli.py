@@ -324,6 +324,9 @@ class DevServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mangum-like"
+    # The head and the body of a response are two writes; with Nagle's algorithm the second
+    # waits for the client's delayed ACK (some 40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: DevServer
 
     def _serve(self) -> None:
