@@ -11,7 +11,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Any ASGI 3 application. The parameters are Any because frameworks type their own scopes and
+# messages (Litestar's and Quart's TypedDicts, Django's stubs): a stricter callable type would
+# reject their apps under mypy --strict, although they are valid ASGI.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 LambdaEvent = dict[str, Any]
 LambdaResult = dict[str, Any]

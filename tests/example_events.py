@@ -18,6 +18,7 @@ from .helpers import load_event
 HTTP_API_EVENT = "aws-lambda-go/apigw-http-v2/apigw-v2-request-no-authorizer.json"
 REST_EVENT = "powertools/apigw-rest-v1/getting_started_rest_api_resolver.json"
 FUNCTION_URL_EVENT = "powertools/function-url/lambdaFunctionUrlEvent.json"
+FUNCTION_URL_HOST = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6.lambda-url.us-east-1.on.aws"
 ALB_EVENT = "aws-lambda-rust-runtime/alb-multi/alb_multi_value_request.json"
 
 
@@ -57,6 +58,9 @@ def function_url(
 ) -> dict[str, Any]:
     """A Lambda Function URL request (payload 2.0 shape)."""
     event = load_event(FUNCTION_URL_EVENT, rawPath=path, rawQueryString=query)
+    # The fixture's host is a placeholder ("<url-id>..."), which strict frameworks reject.
+    event["headers"]["host"] = FUNCTION_URL_HOST
+    event["requestContext"]["domainName"] = FUNCTION_URL_HOST
     return _v2(event, method, path, headers, cookies, body, json)
 
 
