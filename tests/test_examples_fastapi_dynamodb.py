@@ -29,6 +29,7 @@ from mangum_like import Mangum
 
 from .example_events import SOURCES, Result, function_url, http_api, read, rest
 from .helpers import Context
+from .test_deploy_sam import run, tool
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -290,3 +291,21 @@ def test_local_server_over_real_http(local_env: None) -> None:
             raise
     assert process.returncode == 0, stderr
     assert "Local mode: embedded DynamoDB (moto)" in stderr
+
+
+def test_events_from_sam_generate_event(invoke: Callable[..., Result]) -> None:
+    """The GET events the README's `sam local invoke` recipe generates are served."""
+
+    def generated(path: str) -> dict[str, Any]:
+        options = ["--method", "GET", "--path", path]
+        command = ["local", "generate-event", "apigateway", "http-api-proxy", *options]
+        result = run(tool("sam"), *command)
+        assert result.returncode == 0, result.stderr
+        event: dict[str, Any] = json.loads(result.stdout)
+        return event
+
+    item = invoke(http_api("POST", "/items", json={"name": "apple"})).json()
+    listed = invoke(generated("items"))
+    assert (listed.status, listed.json()) == (200, {"items": [item], "next_cursor": None})
+    fetched = invoke(generated(f"items/{item['id']}"))
+    assert (fetched.status, fetched.json()) == (200, item)
