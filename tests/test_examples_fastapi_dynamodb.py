@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -258,7 +259,10 @@ def test_local_server_over_real_http(local_env: None) -> None:
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()  # the server prints its address once it listens
+        # The server prints its address once it listens (bounded: a hung start fails the test).
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the server did not start within 60 s"
+        line = process.stdout.readline()
         found = re.fullmatch(r"Serving on http://127\.0\.0\.1:(\d+)\n", line)
         assert found is not None, (line, process.stderr.read() if process.stderr else "")
         port = int(found.group(1))

@@ -100,7 +100,9 @@ def http_api_event(
 class LambdaProxy(BaseHTTPRequestHandler):
     """Turns each request into an event for ``handler`` and its result into the response."""
 
-    protocol_version = "HTTP/1.1"
+    # One request per connection: with requests served one at a time, an idle keep-alive
+    # connection (a browser's) would hold up every other client.
+    protocol_version = "HTTP/1.0"
 
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
