@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import InvalidRequest
 from ._base import (
@@ -29,7 +29,14 @@ from ._base import (
 )
 
 if TYPE_CHECKING:
-    from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
+    from .._types import (
+        CloudFrontRequest,
+        Headers,
+        LambdaContext,
+        LambdaEvent,
+        LambdaResult,
+        Scope,
+    )
 
 logger = logging.getLogger("mangum_like")
 
@@ -90,8 +97,8 @@ def cf_record(event: LambdaEvent) -> dict[str, Any]:
     return cf
 
 
-def _body(request: dict[str, Any]) -> bytes:
-    body = request.get("body")
+def _body(request: CloudFrontRequest) -> bytes:
+    body: Any = request.get("body")
     if not body:
         return b""
     if not isinstance(body, dict):
@@ -130,7 +137,7 @@ class LambdaEdge:
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
         cf = cf_record(event)
-        request = cf["request"]
+        request = cast("CloudFrontRequest", cf["request"])
         method = require_str(request.get("method"), "cf.request.method")
         path, raw_path = split_path(require_str(request.get("uri"), "cf.request.uri"))
         base = self.config.api_gateway_base_path
