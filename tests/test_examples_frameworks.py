@@ -118,3 +118,15 @@ def test_django_is_served_without_lifespan_after_one_info_line(
     assert len(notes) == 1
     assert (notes[0].name, notes[0].levelno) == ("mangum_like", logging.INFO)
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("framework", EXAMPLES)
+def test_examples_leave_the_root_logger_to_lambda(
+    framework: str, make_handler: MakeHandler
+) -> None:
+    """Lambda's runtime owns the root logger (CloudWatch): an example must not reconfigure it."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    handler = make_handler(app_of(framework))
+    assert read(handler(http_api("GET", "/hello/logs"), Context())).status == 200
+    assert (root.level, list(root.handlers)) == before

@@ -40,6 +40,8 @@ async def echo(data: JSONBody[Any]) -> dict[str, Any]:
     return {"received": data}
 
 
-app = Litestar(route_handlers=[hello, echo], lifespan=[lifespan])
+# logging_config=None: Lambda's runtime already sends the root logger to CloudWatch; Litestar's
+# default configuration would add a handler of its own and set the root level to INFO.
+app = Litestar(route_handlers=[hello, echo], lifespan=[lifespan], logging_config=None)
 
 handler = Mangum(app)
