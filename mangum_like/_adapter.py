@@ -32,9 +32,10 @@ access_logger = logging.getLogger("mangum_like.http")
 _INFO = logging.INFO
 
 _LIFESPAN_MODES = ("auto", "on", "off")
+_BACKENDS = ("asyncio", "trio")
 # What Mangum 0.22 hands its handlers as config["text_mime_types"] by default: substrings of
 # the content type. Custom handlers written for Mangum decide text versus base64 with it.
-MANGUM_TEXT_MIME_TYPES = (
+_MANGUM_TEXT_MIME_TYPES = (
     "text/",
     "application/json",
     "application/javascript",
@@ -42,7 +43,6 @@ MANGUM_TEXT_MIME_TYPES = (
     "application/vnd.api+json",
     "application/vnd.oai.openapi",
 )
-_BACKENDS = ("asyncio", "trio")
 
 
 def _names(value: Iterable[str] | None, option: str) -> list[str]:
@@ -150,7 +150,7 @@ class Mangum:
         self.shutdown_timeout = _timeout(shutdown_timeout, "shutdown_timeout")
         self.config: LambdaConfig = {
             "api_gateway_base_path": api_gateway_base_path,
-            "text_mime_types": [*MANGUM_TEXT_MIME_TYPES, *text_types],
+            "text_mime_types": [*_MANGUM_TEXT_MIME_TYPES, *text_types],
             "exclude_headers": [name.lower() for name in excluded],
         }
         self._sources = Sources(

@@ -89,6 +89,7 @@ class TestRequest:
             param("meta", '{"k": 1}', "object"),
             param("count", "many", "integer"),  # left as sent: the app's validation answers
             param("flag", "maybe", "boolean"),
+            {"name": "raw", "type": "integer", "value": 7},  # already typed: kept
         ]
         event = agent_event(method="POST", content={"application/json": {"properties": properties}})
         make_handler(app)(event, Context())
@@ -101,6 +102,7 @@ class TestRequest:
             "meta": {"k": 1},
             "count": "many",
             "flag": "maybe",
+            "raw": 7,
         }
 
     def test_form_body(self, make_handler: MakeHandler) -> None:

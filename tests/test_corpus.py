@@ -341,3 +341,20 @@ def test_corpus_event_outcome(name: str, make_handler: MakeHandler) -> None:
     else:
         assert app.scope["aws.event"] is event
         assert status in (200, "200") or status["httpStatusCode"] == 200
+
+
+SAM_GENERATED = [
+    name
+    for name in ALL_EVENTS
+    if name.startswith("sam-cli-generated/") and expected_outcome(name) != NOT_HTTP
+]
+
+
+@pytest.mark.parametrize("name", SAM_GENERATED)
+def test_sam_cli_generated_events_are_served(name: str, make_handler: MakeHandler) -> None:
+    """What `sam local generate-event` produces for API Gateway, ALB and CloudFront works."""
+    app = Recorder()
+    result = make_handler(app)(load_event(name), Context())
+    assert str(result.get("statusCode") or result.get("status")) == "200"
+    assert result["body"] == "ok"
+    assert len(app.scopes) == 1

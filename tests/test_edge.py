@@ -99,6 +99,12 @@ class TestRequest:
         assert (scope["scheme"], scope["server"]) == ("http", ("example.org", 80))
         assert scope["http_version"] == "1.1"
 
+    def test_non_latin1_and_non_string_header_values(self, make_handler: MakeHandler) -> None:
+        app = Recorder()
+        headers: Any = {"x-snow": [{"key": "X-Snow", "value": "\u2603"}], "x-n": [{"value": 5}]}
+        make_handler(app)(edge_event(headers=headers), Context())
+        assert app.scope["headers"] == [(b"x-snow", "\u2603".encode()), (b"x-n", b"5")]
+
     def test_server_falls_back_to_the_distribution_domain(self, make_handler: MakeHandler) -> None:
         app = Recorder()
         make_handler(app)(edge_event(headers={}, event_type="viewer-request"), Context())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
 
 from .._exceptions import InvalidRequest
@@ -30,7 +30,14 @@ from ._base import (
 )
 
 if TYPE_CHECKING:
-    from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
+    from .._types import (
+        BedrockAgentEvent,
+        Headers,
+        LambdaContext,
+        LambdaEvent,
+        LambdaResult,
+        Scope,
+    )
 
 _PLACEHOLDER = re.compile(r"\{([^{}/]+)\}")
 _JSON_TYPES = ("application/json",)
@@ -102,11 +109,12 @@ class BedrockAgent:
         self.config = config
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
-        method = require_str(event.get("httpMethod"), "httpMethod")
-        template = require_str(event.get("apiPath"), "apiPath")
+        typed = cast("BedrockAgentEvent", event)
+        method = require_str(typed.get("httpMethod"), "httpMethod")
+        template = require_str(typed.get("apiPath"), "apiPath")
         parameters = {
             str(p.get("name")): header_text(p.get("value"))
-            for p in _triples(event.get("parameters"), "parameters")
+            for p in _triples(typed.get("parameters"), "parameters")
         }
         used: set[str] = set()
 

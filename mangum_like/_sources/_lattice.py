@@ -135,7 +135,7 @@ class _Lattice:
 
 
 class LatticeV1(_Lattice):
-    """VPC Lattice event structure version 1 (snake_case fields)."""
+    """VPC Lattice event structure version 1 (snake_case fields; ``_types.VPCLatticeEventV1``)."""
 
     __slots__ = ()
 
@@ -146,7 +146,7 @@ class LatticeV1(_Lattice):
 
 
 class LatticeV2(_Lattice):
-    """VPC Lattice event structure version 2 (``version: "2.0"`` and a ``requestContext``)."""
+    """VPC Lattice event structure version 2 (``_types.VPCLatticeEventV2``)."""
 
     __slots__ = ()
 
