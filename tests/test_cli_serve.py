@@ -684,3 +684,50 @@ def test_reload_restarts_on_change(
     assert marker.read_text() == "startup\nshutdown\nstartup\nshutdown\n"
     assert f"{source} changed; restarting" in caplog.text
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_serve_the_flagship_example_with_no_aws_account(tmp_path: Path) -> None:
+    """``mangum-like serve`` of examples/fastapi_dynamodb: its lifespan starts the embedded
+    DynamoDB (no endpoint configured, not on Lambda), and the CRUD routes work over HTTP."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_LAMBDA_FUNCTION_NAME")
+        and not name.startswith("ITEMS_")
+    }
+    env["HOME"] = str(tmp_path)  # no ~/.aws of the developer's
+    script = Path(sys.executable).parent / "mangum-like"
+    process = subprocess.Popen(
+        [str(script), "serve", "examples.fastapi_dynamodb.app:handler", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _read_line(process.stdout, 60)
+        host, port = line.split(" on http://")[1].split(" ")[0].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=20)
+        connection.request(
+            "POST", "/items", body=b'{"name": "tea"}', headers={"Content-Type": "application/json"}
+        )
+        created = connection.getresponse()
+        item = json.loads(created.read())
+        connection.request("GET", f"/items/{item['id']}")
+        fetched = connection.getresponse()
+        assert (created.status, fetched.status) == (201, 200)
+        assert json.loads(fetched.read())["name"] == "tea"
+        connection.close()
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=30)
+        stderr = process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+    assert status == 0, stderr
+    assert "POST /items 201 " in stderr
