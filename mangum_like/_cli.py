@@ -50,8 +50,6 @@ from ._sources._base import MAX_RESULT_BYTES
 logger = logging.getLogger("mangum_like.cli")
 access_logger = logging.getLogger("mangum_like.cli.access")
 
-# Methods API Gateway, ALB and CloudFront pass to a function.
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Headers the server frames the response with itself.
 _FRAMING = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
 
@@ -307,13 +305,17 @@ class DevServer(ThreadingHTTPServer):
             try:
                 result = invoke(self.function, payload, context)
             except InvocationError as exc:
+                # CloudFront answers a Lambda@Edge execution error with 503 ("Testing and
+                # debugging Lambda@Edge functions"); API Gateway, ALB and Lattice with 502.
+                status = 503 if self.fmt == "edge" else 502
                 logger.error(
-                    "The function failed (%s: %s); answering 502\n%s",
+                    "The function failed (%s: %s); answering %d\n%s",
                     exc.error_type,
                     exc,
+                    status,
                     "".join(exc.stack).rstrip(),
                 )
-                return _error_response(self.fmt, 502, "Internal server error")
+                return _error_response(self.fmt, status, "Internal server error")
         try:
             return parse_result(self.fmt, result)
         except InvalidResult as exc:

@@ -103,7 +103,10 @@ not_callable = 42
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A plain Lambda handler: answers a fixed v2 result, or a malformed one on ``/bad``."""
-    path = event.get("rawPath") or event.get("path")
+    if "Records" in event:  # Lambda@Edge
+        path = event["Records"][0]["cf"]["request"]["uri"]
+    else:
+        path = event.get("rawPath") or event.get("path")
     if path == "/bad":
         return {"statusCode": "not a status"}
     if path == "/raise":

@@ -420,6 +420,14 @@ class TestHandlerOutcomes:
         finally:
             server.server_close()
 
+    def test_failed_edge_function(self) -> None:
+        # CloudFront: 503 for an execution error, 502 for a result that fails validation.
+        with serving(lambda_handler, "edge") as client:
+            raised, _, _ = client.request("GET", "/raise")
+            invalid, _, body = client.request("GET", "/bad")
+        assert (raised, invalid) == (503, 502)
+        assert body == b"502 Bad Gateway"
+
     def test_failed_invocation_alb_answers_text(self) -> None:
         with serving(lambda_handler, "alb") as client:
             status, headers, body = client.request("GET", "/bad")
