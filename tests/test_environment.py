@@ -172,7 +172,11 @@ class TestDeadlineGuard:
         assert invoke(handler, Context(remaining_ms=100))["statusCode"] == 504
 
     @pytest.mark.parametrize(
-        "context", [pytest.param(object(), id="no-method"), pytest.param(None, id="default")]
+        "context",
+        [
+            pytest.param(object(), id="context-without-the-method"),
+            pytest.param(None, id="timeout_margin-None"),
+        ],
     )
     def test_guard_off(self, backend: str, make_handler: MakeHandler, context: Any) -> None:
         app = SlowApp(0.05, listen=True)
