@@ -6,16 +6,10 @@ table, as template.yaml does), and the embedded moto server for local mode.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import os
 import re
-import select
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,58 +237,6 @@ def test_local_mode_starts_an_embedded_dynamodb(
 
     handler.shutdown()
     assert not _port_open(port)
-
-
-def test_local_server_over_real_http(local_env: None) -> None:
-    """``python -m examples.fastapi_dynamodb`` serves the app with no AWS account."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.pop(dynamodb.EMBEDDED_VARIABLE, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "examples.fastapi_dynamodb", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        # The server prints its address once it listens (bounded: a hung start fails the test).
-        ready, _, _ = select.select([process.stdout], [], [], 60)
-        assert ready, "the server did not start within 60 s"
-        line = process.stdout.readline()
-        found = re.fullmatch(r"Serving on http://127\.0\.0\.1:(\d+)\n", line)
-        assert found is not None, (line, process.stderr.read() if process.stderr else "")
-        port = int(found.group(1))
-
-        def request(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            try:
-                payload = None if body is None else json.dumps(body)
-                headers = {} if body is None else {"content-type": "application/json"}
-                connection.request(method, path, payload, headers)
-                response = connection.getresponse()
-                data = response.read()
-                return response.status, json.loads(data) if data else None
-            finally:
-                connection.close()
-
-        status, created = request("POST", "/items", {"name": "fig", "quantity": 2})
-        assert status == 201
-        assert request("GET", f"/items/{created['id']}") == (200, created)
-        assert request("GET", "/items") == (200, {"items": [created], "next_cursor": None})
-        assert request("DELETE", f"/items/{created['id']}") == (204, None)
-        assert request("GET", "/items")[1] == {"items": [], "next_cursor": None}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            raise
-    assert process.returncode == 0, stderr
-    assert "Local mode: embedded DynamoDB (moto)" in stderr
 
 
 def test_events_from_sam_generate_event(invoke: Callable[..., Result]) -> None:

@@ -76,6 +76,9 @@ def items_table(environ: Mapping[str, str] | None = None) -> Iterator[Table]:
 
     from moto.server import ThreadedMotoServer
 
+    # The embedded server's HTTP library logs every DynamoDB call at INFO: keep the
+    # developer's console to the app's own requests.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
