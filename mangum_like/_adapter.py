@@ -9,14 +9,22 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._environment import PROCESS, Environment
-from ._exceptions import ConfigurationError, InvalidRequest
-from ._http import HTTPCycle, error_response
+from ._exceptions import ConfigurationError, InvalidRequest, UnexpectedMessage
+from ._http import HTTPCycle, StreamingHTTPCycle, error_response
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
 from ._sources._base import MAX_RESULT_BYTES, ResultTooLarge
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult
+    from ._types import (
+        ASGIApp,
+        EventSource,
+        Headers,
+        LambdaConfig,
+        LambdaContext,
+        LambdaResult,
+        ResponseStream,
+    )
 
 logger = logging.getLogger("mangum_like")
 
@@ -261,3 +269,128 @@ class Mangum:
         source: EventSource, event: Any, context: LambdaContext, status: int, text: str
     ) -> LambdaResult:
         return source.response(event, context, *error_response(status, text))
+
+    # -- response streaming -----------------------------------------------------------------------
+
+    def stream(
+        self, event: Any, context: LambdaContext, stream: ResponseStream
+    ) -> LambdaResult | None:
+        """Handle one invocation, writing the response to ``stream`` as the app sends it.
+
+        For Lambda response streaming (Function URL ``RESPONSE_STREAM``, API Gateway response
+        transfer mode ``STREAM``): the source's prelude goes out at ``http.response.start``,
+        then each body chunk at once. Returns ``None`` once the response went to ``stream``;
+        for an event of a source that cannot stream (ALB, custom handlers), the buffered
+        result, exactly as ``handler(event, context)`` gives it.
+        """
+        environment = self._environment
+        if not environment.started:
+            environment.startup(invocation=True)
+        source = self._sources.detect(event, context)
+        prelude = getattr(source, "stream_prelude", None)
+        if prelude is None:
+            return self(event, context)
+        try:
+            scope, body = source.request(event, context)
+        except InvalidRequest as exc:
+            logger.warning("Bad request from %s: %s; answering 400", source.name, exc)
+            _stream_error(stream, prelude, event, context, 400, f"Bad Request: {exc}")
+            return None
+        except Exception:
+            logger.exception("Malformed %s event; answering 400", source.name)
+            _stream_error(stream, prelude, event, context, 400, "Bad Request: malformed event")
+            return None
+        scope["state"] = environment.state.copy()
+
+        def head(status: int, headers: Headers) -> bytes:
+            return _prelude_bytes(prelude(event, context, status, headers))
+
+        cycle = StreamingHTTPCycle(body, stream, head, scope.get("method") == "HEAD")
+        margin = self.timeout_margin
+        remaining = None
+        budget = None
+        if margin is not None:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            if remaining is not None:
+                budget = max(remaining() / 1000 - margin, 0.0)
+        environment.current = cycle
+        try:
+            environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
+        except Exception as exc:
+            if cycle.complete:
+                logger.exception(
+                    "The app raised after completing the response to %s %s; the response stands",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+            elif cycle.started:
+                logger.exception(
+                    "The app raised while streaming the response to %s %s; ending the stream "
+                    "as failed",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+                _fail(stream, exc)
+            else:
+                logger.exception(
+                    "The app raised before starting the response to %s %s; answering 500",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+                _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
+        else:
+            if cycle.expired and not cycle.complete:
+                self._timed_out(scope, budget, remaining)
+                if cycle.started:
+                    _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
+                else:
+                    _stream_error(stream, prelude, event, context, 504, "Gateway Timeout")
+            elif not cycle.complete:
+                logger.error(
+                    "The app returned without completing a response to %s %s; %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    "ending the stream as failed" if cycle.started else "answering 500",
+                )
+                if cycle.started:
+                    _fail(stream, UnexpectedMessage("the app returned before completing it"))
+                else:
+                    _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
+        finally:
+            environment.current = None
+            if environment.terminating is not None:
+                PROCESS.terminate(*environment.terminating)
+        return None
+
+
+def _stream_error(
+    stream: ResponseStream,
+    prelude: Any,
+    event: Any,
+    context: LambdaContext,
+    status: int,
+    text: str,
+) -> None:
+    status, headers, body = error_response(status, text)
+    try:
+        stream.start(_prelude_bytes(prelude(event, context, status, headers)))
+        stream.write(body)
+        stream.end()
+    except OSError as exc:
+        logger.warning("The response stream was lost (%s)", exc)
+
+
+def _prelude_bytes(metadata: dict[str, Any]) -> bytes:
+    # application/vnd.awslambda.http-integration-response: the JSON metadata, then 8 NUL bytes
+    # ("Lambda proxy integration format for response streaming", API Gateway developer guide).
+    # JSON escapes every NUL inside strings, so the delimiter cannot occur in the metadata.
+    import json
+
+    return json.dumps(metadata, separators=(",", ":")).encode("utf-8") + b"\0" * 8
+
+
+def _fail(stream: ResponseStream, error: BaseException) -> None:
+    try:
+        stream.fail(error)
+    except OSError as exc:
+        logger.warning("The response stream was lost (%s)", exc)

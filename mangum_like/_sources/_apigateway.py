@@ -142,13 +142,7 @@ class APIGatewayV1:
     ) -> LambdaResult:
         grouped = group_headers(headers, self.config)
         text, is_base64 = encode_body(body, grouped, self.config)
-        single: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for name, values in grouped.items():
-            if len(values) == 1:
-                single[name] = values[0]
-            else:
-                multi[name] = values
+        single, multi = _split_headers(grouped)
         result: LambdaResult = {
             "statusCode": status,
             "headers": single,
@@ -158,6 +152,13 @@ class APIGatewayV1:
         }
         check_size(result, text, is_base64)
         return result
+
+    def stream_prelude(
+        self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
+    ) -> dict[str, Any]:
+        """The metadata of a streamed response (REST API response transfer mode STREAM)."""
+        single, multi = _split_headers(group_headers(headers, self.config))
+        return {"statusCode": status, "headers": single, "multiValueHeaders": multi}
 
 
 class APIGatewayV2:
@@ -233,15 +234,39 @@ class APIGatewayV2:
         cookies = grouped.pop("set-cookie", [])
         result: LambdaResult = {
             "statusCode": status,
-            # Payload 2.0 takes one value a name: repeats are comma-joined (RFC 9110 5.3),
-            # and every Set-Cookie travels in "cookies", which cannot be joined.
-            "headers": {
-                name: values[0] if len(values) == 1 else ",".join(values)
-                for name, values in grouped.items()
-            },
+            "headers": _joined_headers(grouped),
             "cookies": cookies,
             "body": text,
             "isBase64Encoded": is_base64,
         }
         check_size(result, text, is_base64)
         return result
+
+    def stream_prelude(
+        self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
+    ) -> dict[str, Any]:
+        """The metadata of a streamed response (Function URL in RESPONSE_STREAM mode)."""
+        grouped = group_headers(headers, self.config)
+        cookies = grouped.pop("set-cookie", [])
+        return {"statusCode": status, "headers": _joined_headers(grouped), "cookies": cookies}
+
+
+def _split_headers(grouped: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Payload 1.0 headers: names with one value in ``headers``, repeated ones in multi-value."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, values in grouped.items():
+        if len(values) == 1:
+            single[name] = values[0]
+        else:
+            multi[name] = values
+    return single, multi
+
+
+def _joined_headers(grouped: dict[str, list[str]]) -> dict[str, str]:
+    # Payload 2.0 takes one value a name: repeats are comma-joined (RFC 9110 5.3), and every
+    # Set-Cookie travels in "cookies" (taken out of ``grouped`` before), which cannot be joined.
+    return {
+        name: values[0] if len(values) == 1 else ",".join(values)
+        for name, values in grouped.items()
+    }
