@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import json
 import logging
 import os
@@ -54,6 +55,8 @@ HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 MARSHAL_ERROR = "Runtime.MarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
+AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
 
 # On the python3.12 and later managed runtimes the official client writes results with
 # ensure_ascii=False (UTF-8 as it is); on earlier ones every non-ASCII character is escaped.
@@ -218,8 +221,6 @@ class FaultError(Exception):
 
 def load_handler(name: str) -> Any:
     """The object ``name`` (``module.attr`` or ``module:attr``) names; ``FaultError`` if none."""
-    import importlib
-
     if ":" in name:
         module_name, _, attr = name.partition(":")
     else:
@@ -685,6 +686,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         except Exception as exc:
             _post_init_error(connection, exc)
             raise SystemExit(1) from None
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+            _snapshot_and_restore(connection)
         ensure_ascii = os.environ.get("AWS_EXECUTION_ENV") not in _UTF8_RUNTIMES
         RuntimeLoop(connection, handler, mode, ensure_ascii).run()
     finally:
@@ -692,7 +695,48 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     raise SystemExit(0)  # pragma: no cover (run() without a limit never returns)
 
 
-def _post_init_error(connection: Connection, exc: BaseException) -> None:
+def _snapshot_and_restore(connection: Connection) -> None:
+    """SnapStart: the snapshot is taken while ``restore/next`` waits; it answers after a restore.
+
+    The hooks registered with ``snapshot_restore_py`` run around it, as under the official client:
+    the before-snapshot ones last registered first, then the after-restore ones in order
+    (developer guide, "Lambda SnapStart runtime hooks for Python").
+    """
+    try:
+        hooks: Any = importlib.import_module("snapshot_restore_py")
+    except ImportError:
+        hooks = None
+    try:
+        if hooks is not None:
+            before = hooks.get_before_snapshot()
+            while before:
+                function, args, kwargs = before.pop()
+                function(*args, **kwargs)
+        reply = connection.request("GET", f"{RUNTIME_PATH}/restore/next")
+        if reply.status != 200:
+            raise RuntimeAPIError("GET", f"{RUNTIME_PATH}/restore/next", reply.status, reply.body)
+    except Exception as exc:
+        _post_init_error(connection, exc, BEFORE_SNAPSHOT_ERROR)
+        raise SystemExit(64) from None
+    try:
+        if hooks is not None:
+            for function, args, kwargs in hooks.get_after_restore():
+                function(*args, **kwargs)
+    except Exception as exc:
+        error = error_result(exc)
+        logger.error("%s: %s", AFTER_RESTORE_ERROR, error["errorMessage"])
+        connection.request(
+            "POST",
+            f"{RUNTIME_PATH}/restore/error",
+            json.dumps(error).encode("utf-8"),
+            {"Content-Type": "application/json", ERROR_TYPE: AFTER_RESTORE_ERROR},
+        )
+        raise SystemExit(65) from None
+
+
+def _post_init_error(
+    connection: Connection, exc: BaseException, error_type: str | None = None
+) -> None:
     error = error_result(exc)
     logger.error(
         "%s: %s\n%s",
@@ -704,7 +748,7 @@ def _post_init_error(connection: Connection, exc: BaseException) -> None:
         "POST",
         f"{RUNTIME_PATH}/init/error",
         to_json(error, os.environ.get("AWS_EXECUTION_ENV") not in _UTF8_RUNTIMES).encode("utf-8"),
-        {"Content-Type": "application/json", ERROR_TYPE: error["errorType"]},
+        {"Content-Type": "application/json", ERROR_TYPE: error_type or error["errorType"]},
     )
 
 

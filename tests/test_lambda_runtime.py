@@ -461,3 +461,135 @@ def test_timings_are_plausible() -> None:
         for _ in range(20):
             emulator.invoke(url_event("/echo"))
         assert (time.monotonic() - started) / 20 < 0.05
+
+
+# -- lifecycle: the same as under the official client ---------------------------------------------
+
+LIFECYCLE = f"{APPS}.lifecycle.handler"
+
+
+def lifecycle_lines(emulator: RuntimeAPIEmulator) -> list[str]:
+    prefix = "LIFECYCLE "
+    return [line[len(prefix) :] for line in emulator.output.splitlines() if line.startswith(prefix)]
+
+
+def answer(invocation: Invocation) -> tuple[int, bytes]:
+    """Status and body of an HTTP answer, buffered or streamed."""
+    assert invocation.kind == "response"
+    if invocation.headers.get("Lambda-Runtime-Function-Response-Mode") == "streaming":
+        prelude, body = split_stream(invocation)
+        return prelude["statusCode"], body
+    result = invocation.json()
+    return result["statusCode"], result["body"].encode()
+
+
+@pytest.mark.parametrize("mode", ["buffered", "response_stream"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sigterm_runs_lifespan_shutdown(mode: str, backend: str) -> None:
+    env = {"MANGUM_LIKE_INVOKE_MODE": mode, "LIFECYCLE_BACKEND": backend}
+    with runtime([*OURS, LIFECYCLE], env) as emulator:
+        status, body = answer(emulator.invoke(url_event("/count")))
+        assert (status, json.loads(body)["served"]) == (200, 1)
+        [extension] = emulator.registered_extensions
+        assert extension.events == []
+        assert emulator.rejected_registrations == []
+        end = emulator.end_environment(grace=0.5)
+        assert end.signals == ["SIGTERM"], emulator.output  # no SIGKILL: done within 500 ms
+        assert end.elapsed < 0.5
+        assert end.exit_code == 128 + 15
+        assert lifecycle_lines(emulator) == ["startup", "shutdown"]
+
+
+@pytest.mark.parametrize("mode", ["buffered", "response_stream"])
+def test_deadline_guard_answers_504_and_stays_warm(mode: str) -> None:
+    env = {"MANGUM_LIKE_INVOKE_MODE": mode, "LIFECYCLE_TIMEOUT_MARGIN": "0.4"}
+    with runtime([*OURS, LIFECYCLE], env) as emulator:
+        assert answer(emulator.invoke(url_event("/count")))[0] == 200
+        slow = emulator.invoke(url_event("/slow", "seconds=5"), timeout_ms=1200)
+        assert answer(slow) == (504, b"Gateway Timeout")
+        assert slow.duration < 1.2  # before Lambda's own timeout would end the environment
+        assert "was cut short" in emulator.output
+        status, body = answer(emulator.invoke(url_event("/count")))
+        assert (status, json.loads(body)["served"]) == (200, 2)  # same lifespan state
+        assert lifecycle_lines(emulator) == [
+            "startup",
+            "slow saw http.disconnect",
+            "slow cancelled",
+        ]
+
+
+def test_deadline_guard_after_the_prelude_ends_the_stream_as_failed() -> None:
+    with runtime([*OURS, f"{APPS}.streaming.handler"], STREAMING) as emulator:
+        slow = emulator.invoke(url_event("/sse", "events=3&interval=5"), timeout_ms=1500)
+        prelude, body = split_stream(slow)
+        assert prelude["statusCode"] == 200
+        assert body == b"id: 0\nevent: token\ndata: token 0\n\n"
+        assert slow.trailers["Lambda-Runtime-Function-Error-Type"] == "TimeoutError"
+        assert slow.duration < 1.5
+        state = json.loads(split_stream(emulator.invoke(url_event("/state")))[1])
+        assert state["startups"] == 1
+
+
+def test_snap_start_restores_before_the_first_invocation() -> None:
+    env = {"LIFECYCLE_INIT_STARTUP": "1"}
+    with RuntimeAPIEmulator(snap_start=True) as emulator:
+        emulator.start([*OURS, LIFECYCLE], env, cwd=str(ROOT))
+        assert emulator.restore_requested.wait(30), emulator.output
+        time.sleep(0.2)
+        assert lifecycle_lines(emulator) == []  # the snapshot holds no started lifespan
+        emulator.restore()
+        status, body = answer(emulator.invoke(url_event("/count")))
+        assert (status, json.loads(body)["served"]) == (200, 1)
+        assert lifecycle_lines(emulator) == ["startup"]
+        assert emulator.restore_errors == []
+        emulator.end_environment(grace=2.0)
+
+
+# -- deployment: the bootstrap and the exec wrapper -----------------------------------------------
+
+SCRIPTS = ROOT / "mangum_like" / "scripts"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["/var/runtime/bootstrap.py"],
+        ["-Xfrozen_modules=off", "/var/runtime/bootstrap.py"],
+        ["-u", "-X", "utf8", "-m", "awslambdaric"],
+        ["-m", "awslambdaric", f"{APPS}.streaming.handler"],
+    ],
+    ids=["script", "option-script", "options-module", "module-handler"],
+)
+def test_exec_wrapper_replaces_the_official_client(command: list[str]) -> None:
+    """Lambda starts the wrapper with the interpreter and the official client's command."""
+    env = {**STREAMING, "_HANDLER": f"{APPS}.streaming.handler"}
+    argv = [str(SCRIPTS / "exec-wrapper"), sys.executable, *command]
+    with runtime(argv, env) as emulator:
+        invocation = emulator.invoke(url_event("/sse", "events=3&interval=0.1"))
+        prelude, body = split_stream(invocation)  # streamed: our runtime answered
+        assert prelude["statusCode"] == 200
+        assert body.count(b"data: token") == 3
+        assert len(invocation.chunks) == 4
+
+
+def test_exec_wrapper_without_arguments() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [str(SCRIPTS / "exec-wrapper")], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert done.returncode == 64
+    assert "expected the runtime's command" in done.stderr
+
+
+def test_provided_al2023_bootstrap(tmp_path: Path) -> None:
+    env = {
+        **STREAMING,
+        "_HANDLER": f"{APPS}.streaming.handler",
+        "MANGUM_LIKE_PYTHON": sys.executable,
+        "LAMBDA_TASK_ROOT": str(ROOT),
+    }
+    with runtime([str(SCRIPTS / "bootstrap")], env) as emulator:
+        prelude, body = split_stream(emulator.invoke(url_event("/cookies")))
+        assert prelude["cookies"] == ["session=abc; Path=/; HttpOnly", "theme=dark; Path=/"]
+        assert body == b"cookies set"
