@@ -317,9 +317,10 @@ class Mangum:
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
         except Exception as exc:
-            if cycle.complete:
+            if cycle.complete or cycle.write_failed:
                 logger.exception(
-                    "The app raised after completing the response to %s %s; the response stands",
+                    "The app raised after %s the response to %s %s",
+                    "losing" if cycle.write_failed else "completing",
                     scope.get("method"),
                     scope.get("path"),
                 )
@@ -339,13 +340,15 @@ class Mangum:
                 )
                 _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
         else:
-            if cycle.expired and not cycle.complete:
+            if cycle.complete or cycle.write_failed:
+                pass  # done, or the client is gone and that was logged
+            elif cycle.expired:
                 self._timed_out(scope, budget, remaining)
                 if cycle.started:
                     _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
                 else:
                     _stream_error(stream, prelude, event, context, 504, "Gateway Timeout")
-            elif not cycle.complete:
+            else:
                 logger.error(
                     "The app returned without completing a response to %s %s; %s",
                     scope.get("method"),
