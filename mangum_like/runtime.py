@@ -396,6 +396,8 @@ class RuntimeLoop:
         self.handler = handler
         self.ensure_ascii = ensure_ascii
         self.stream: Callable[..., Any] | None = None
+        self._host = connection.address.encode("latin-1")
+        self._next_request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (_NEXT.encode(), self._host)
         if invoke_mode == "response_stream":
             from ._adapter import Mangum
 
@@ -417,25 +419,23 @@ class RuntimeLoop:
 
     def serve_one(self) -> None:
         connection = self.connection
-        reply = connection.request("GET", _NEXT)
-        if reply.status != 200:
+        status, headers, body = self._exchange(self._next_request)
+        if status != 200:
             # Lambda answers /next with an error only when the environment cannot go on; the
             # official client exits too, and Lambda starts a fresh environment.
-            raise RuntimeAPIError("GET", _NEXT, reply.status, reply.body)
-        headers = reply.headers
-        request_id = headers.get("Lambda-Runtime-Aws-Request-Id") or ""
+            raise RuntimeAPIError("GET", _NEXT, status, body)
+        request_id = headers.get("lambda-runtime-aws-request-id") or ""
         global _current_request_id
         _current_request_id = request_id
         # X-Ray reads the trace header of the current invocation from the environment.
-        trace_id = headers.get("Lambda-Runtime-Trace-Id")
+        trace_id = headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             context = _context(request_id, headers)
-            body = reply.body
-            if headers.get("Content-Type") == "application/json":
+            if headers.get("content-type") == "application/json":
                 try:
                     event = json.loads(body)
                 except ValueError as exc:
@@ -467,15 +467,50 @@ class RuntimeLoop:
         except Exception as exc:
             self._post_error(request_id, exc)
             return
-        path = f"{RUNTIME_PATH}/invocation/{request_id}/response"
-        answer = connection.request("POST", path, payload, {"Content-Type": content_type})
-        if answer.status != 202:
+        request = b"POST %s/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n" % (
+            _RUNTIME_PATH_BYTES,
+            request_id.encode("latin-1"),
+            self._host,
+        )
+        status, _, answer = self._exchange(
+            b"%bContent-Type: %b\r\nContent-Length: %d\r\n\r\n%b"
+            % (request, content_type.encode(), len(payload), payload)
+        )
+        if status != 202:
             logger.error(
                 "The Runtime API refused the result of invocation %s: %s %s",
                 request_id,
-                answer.status,
-                answer.body[:300].decode(errors="replace"),
+                status,
+                answer[:300].decode(errors="replace"),
             )
+
+    def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send one whole request in one write and read the answer, on the kept-alive connection.
+
+        The request is written whole rather than through ``HTTPConnection.request``, which
+        writes the headers and the body apart: two packets, and two wake-ups of the Runtime
+        API, on every invocation. ``http.client`` still reads and checks the answer.
+        """
+        client = self.connection.http
+        for attempt in (0, 1):
+            if client.sock is None:
+                client.connect()
+            try:
+                client.sock.sendall(request)
+                response = http.client.HTTPResponse(client.sock)
+                response.begin()
+                body = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # The API closed the kept-alive connection since its last use: reopen, once.
+                client.close()
+                if attempt:
+                    raise
+                continue
+            if response.will_close:
+                client.close()
+            headers = {name.lower(): value for name, value in response.msg.items()}
+            return response.status, headers, body
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _post_error(self, request_id: str, exc: BaseException) -> None:
         error = error_result(exc, request_id)
@@ -495,6 +530,7 @@ class RuntimeLoop:
 
 
 _NEXT = f"{RUNTIME_PATH}/invocation/next"
+_RUNTIME_PATH_BYTES = RUNTIME_PATH.encode()
 
 
 def _end_failed(writer: StreamedResponse, exc: BaseException) -> None:
@@ -505,16 +541,16 @@ def _end_failed(writer: StreamedResponse, exc: BaseException) -> None:
         logger.warning("The response stream was lost (%s)", error)
 
 
-def _context(request_id: str, headers: Any) -> LambdaContext:
-    client_context = headers.get("Lambda-Runtime-Client-Context")
-    identity = headers.get("Lambda-Runtime-Cognito-Identity")
+def _context(request_id: str, headers: dict[str, str]) -> LambdaContext:
+    client_context = headers.get("lambda-runtime-client-context")
+    identity = headers.get("lambda-runtime-cognito-identity")
     return LambdaContext(
         request_id,
-        int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
-        headers.get("Lambda-Runtime-Invoked-Function-Arn"),
+        int(headers.get("lambda-runtime-deadline-ms") or 0),
+        headers.get("lambda-runtime-invoked-function-arn"),
         _header_json(client_context, "Client Context") if client_context else None,
         _header_json(identity, "Cognito Identity") if identity else None,
-        headers.get("Lambda-Runtime-Aws-Tenant-Id"),
+        headers.get("lambda-runtime-aws-tenant-id"),
     )
 
 

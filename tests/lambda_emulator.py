@@ -556,8 +556,10 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
                     return
                 invocation.kind = kind
                 invocation.answered_at = time.monotonic()
-                self._answer(202, {"status": "OK"})
+                # Answered from now on, before the runtime hears so: a second answer it sends
+                # straight after is refused, as Lambda refuses it.
                 invocation.done.set()
+                self._answer(202, {"status": "OK"})
             elif path == f"{RUNTIME}/init/error":
                 emulator.init_errors.append(InitError(self._headers(), self._read_body()))
                 self._answer(202, {"status": "OK"})

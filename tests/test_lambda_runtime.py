@@ -593,3 +593,23 @@ def test_provided_al2023_bootstrap(tmp_path: Path) -> None:
         prelude, body = split_stream(emulator.invoke(url_event("/cookies")))
         assert prelude["cookies"] == ["session=abc; Path=/; HttpOnly", "theme=dark; Path=/"]
         assert body == b"cookies set"
+
+
+def test_sse_example_streams_its_tokens() -> None:
+    """The FastAPI SSE example, as the template deploys it: every event reaches the Runtime API
+    as the app yields it."""
+    with runtime(OURS, {**STREAMING, "_HANDLER": "examples.sse_streaming.app.handler"}) as api:
+        invocation = api.invoke(url_event("/tokens", "prompt=one+two+three&interval=0.2"))
+    prelude, body = split_stream(invocation)
+    assert prelude["statusCode"] == 200
+    assert prelude["headers"]["content-type"].startswith("text/event-stream")
+    events = [chunk for _, chunk in invocation.chunks[1:]]
+    assert [json.loads(event.split(b"data: ")[1]) for event in events] == [
+        {"token": "one"},
+        {"token": "two"},
+        {"token": "three"},
+        {"tokens": 3},
+    ]
+    assert body == b"".join(events)
+    arrivals = [at for at, _ in invocation.chunks[1:]]
+    assert arrivals[2] - arrivals[0] >= 0.35  # two intervals of 0.2 s: not buffered

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -307,6 +308,19 @@ class TestLoopInProcess:
         invocations = [emulator.submit({"n": n}) for n in range(3)]
         loop.run(limit=3)
         assert [emulator.wait(i, 10).json() for i in invocations] == [{"n": n} for n in range(3)]
+
+    def test_connection_closed_by_the_api_is_reopened(
+        self, emulator: RuntimeAPIEmulator, connection: Connection
+    ) -> None:
+        loop = RuntimeLoop(connection, lambda_function)
+        assert serve(loop, emulator, {"n": 1}).json() == {"n": 1}
+        # The kept-alive connection is gone (the API closed it): the next exchange reopens it.
+        ours, theirs = socket.socketpair()
+        theirs.close()
+        assert connection.http.sock is not None
+        connection.http.sock.close()
+        connection.http.sock = ours
+        assert serve(loop, emulator, {"n": 2}).json() == {"n": 2}
 
     def test_next_refused(self, emulator: RuntimeAPIEmulator, connection: Connection) -> None:
         loop = RuntimeLoop(connection, lambda_function)
