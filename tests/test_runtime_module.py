@@ -6,6 +6,8 @@ responses against the Runtime API emulator (the subprocess tests are in test_lam
 from __future__ import annotations
 
 import base64
+import http.client
+import io
 import json
 import logging
 import socket
@@ -26,6 +28,7 @@ from mangum_like.runtime import (
     LambdaContext,
     RuntimeLoop,
     StreamedResponse,
+    _read_answer,
     error_result,
     load_handler,
     main,
@@ -224,6 +227,74 @@ def test_error_result_keeps_every_frame_when_all_are_the_runtime_s() -> None:
         document = error_result(exc, skip=__file__)
     assert document["errorMessage"] == "'missing'"
     assert len(document["stackTrace"]) == 2
+
+
+class TestReadAnswer:
+    def test_content_length(self) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        assert _read_answer(io.BytesIO(answer)) == (
+            200,
+            {"content-type": "application/json", "content-length": "2"},
+            b"{}",
+        )
+
+    def test_chunked_with_trailers(self) -> None:
+        answer = (
+            b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
+        status, _, body = _read_answer(io.BytesIO(answer))
+        assert (status, body) == (202, b"abcde")
+
+    def test_no_body(self) -> None:
+        assert _read_answer(io.BytesIO(b"HTTP/1.1 204 No Content\n\n")) == (204, {}, b"")
+
+    @pytest.mark.parametrize(
+        ("answer", "error"),
+        [
+            (b"", http.client.RemoteDisconnected),
+            (b"garbage\r\n\r\n", http.client.BadStatusLine),
+            (b"HTTP/1.1 abc\r\n\r\n", http.client.BadStatusLine),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", http.client.IncompleteRead),
+        ],
+        ids=["closed", "not-http", "bad-status", "short-body"],
+    )
+    def test_broken_answers(self, answer: bytes, error: type[Exception]) -> None:
+        with pytest.raises(error):
+            _read_answer(io.BytesIO(answer))
+
+
+def test_connection_close_answer_closes_the_connection() -> None:
+    """An API that answers ``Connection: close`` gets a new connection for the next request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            peer, _ = listener.accept()
+            with peer:
+                accepted.append(1)
+                peer.recv(65536)
+                peer.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    connection = Connection(f"127.0.0.1:{port}")
+    loop = RuntimeLoop(connection, lambda_function)
+    try:
+        assert loop._exchange(b"GET / HTTP/1.1\r\n\r\n") == (
+            200,
+            {"connection": "close", "content-length": "2"},
+            b"ok",
+        )
+        assert connection.http.sock is None
+        assert loop._exchange(b"GET / HTTP/1.1\r\n\r\n")[2] == b"ok"
+    finally:
+        thread.join(10)
+        listener.close()
+        connection.close()
+    assert len(accepted) == 2
 
 
 # -- the loop, in this process --------------------------------------------------------------------
