@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -208,12 +209,15 @@ class Mangum:
         cycle = HTTPCycle(body)
         # The deadline guard: one look at the clock Lambda gives, one timer on the loop.
         margin = self.timeout_margin
-        remaining = None
         budget = None
         if margin is not None:
-            remaining = getattr(context, "get_remaining_time_in_millis", None)
-            if remaining is not None:
-                budget = max(remaining() / 1000 - margin, 0.0)
+            try:
+                budget = context.get_remaining_time_in_millis() / 1000 - margin
+            except AttributeError:  # a context without it: no guard
+                pass
+            else:
+                if budget < 0.0:
+                    budget = 0.0
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
@@ -221,7 +225,7 @@ class Mangum:
             status, headers, response_body = cycle.outcome(scope, raised=True)
         else:
             if cycle.expired and not cycle.complete:
-                status, headers, response_body = self._timed_out(scope, budget, remaining)
+                status, headers, response_body = self._timed_out(scope, context, budget)
             else:
                 status, headers, response_body = cycle.outcome(scope, raised=False)
         finally:
@@ -248,19 +252,21 @@ class Mangum:
             logger.exception("The app's response could not be mapped; answering 500")
             return self._error(source, event, context, 500, "Internal Server Error")
 
-    def _timed_out(
-        self, scope: Any, budget: float | None, remaining: Any
-    ) -> tuple[int, Any, bytes]:
-        left = remaining() if remaining is not None else None
+    def _timed_out(self, scope: Any, context: Any, budget: float | None) -> tuple[int, Any, bytes]:
+        if self._environment.terminating is not None:
+            reason = "the execution environment is ending (SIGTERM)"
+        else:
+            reason = (
+                f"{budget * 1000 if budget else 0:.0f} ms into the invocation, "
+                f"{context.get_remaining_time_in_millis()} ms before the Lambda deadline "
+                f"(timeout_margin={self.timeout_margin} s)"
+            )
         logger.error(
-            "%s %s was cut short %.0f ms into the invocation, %s ms before the Lambda "
-            "deadline (timeout_margin=%s s): the app was sent http.disconnect, then cancelled; "
+            "%s %s was cut short %s: the app was sent http.disconnect, then cancelled; "
             "answering 504",
             scope.get("method"),
             scope.get("path"),
-            (budget or 0.0) * 1000,
-            left,
-            self.timeout_margin,
+            reason,
         )
         return error_response(504, "Gateway Timeout")
 
@@ -307,12 +313,10 @@ class Mangum:
 
         cycle = StreamingHTTPCycle(body, stream, head, scope.get("method") == "HEAD")
         margin = self.timeout_margin
-        remaining = None
         budget = None
         if margin is not None:
-            remaining = getattr(context, "get_remaining_time_in_millis", None)
-            if remaining is not None:
-                budget = max(remaining() / 1000 - margin, 0.0)
+            with contextlib.suppress(AttributeError):  # a context without it: no guard
+                budget = max(context.get_remaining_time_in_millis() / 1000 - margin, 0.0)
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
@@ -343,7 +347,7 @@ class Mangum:
             if cycle.complete or cycle.write_failed:
                 pass  # done, or the client is gone and that was logged
             elif cycle.expired:
-                self._timed_out(scope, budget, remaining)
+                self._timed_out(scope, context, budget)
                 if cycle.started:
                     _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
                 else:

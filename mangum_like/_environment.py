@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mangum_like")
 
+# Extension names are unique within a function. With internal extensions only, Lambda's Shutdown
+# phase lasts 500 ms, then SIGKILL ("Extensions API", "Shutdown phase"): the default
+# shutdown_timeout of 0.4 s fits in it.
 EXTENSION_NAME = "mangum-like-graceful-shutdown"
-# Lambda's Shutdown phase lasts 500 ms when only internal extensions are registered ("Extensions
-# API", "Shutdown phase"); after it the runtime is SIGKILLed.
 _SNAP_START = "snap-start"
+_TRACE_ID = "_X_AMZN_TRACE_ID"  # set by the runtime for each invocation (Lambda env. variables)
 
 
 class Environment:
@@ -218,12 +220,14 @@ class Environment:
     # -- SIGTERM --------------------------------------------------------------------------------
 
     def interrupt(self) -> bool:
-        """End the invocation in flight, disconnect first; whether there was one."""
+        """End the invocation in flight, disconnect first; whether shutdown must wait for it."""
         cycle = self.current
-        if cycle is None:
-            return False
-        self.runtime.expire(cycle, self.grace)
-        return True
+        if cycle is not None:
+            self.runtime.expire(cycle, self.grace)
+            return True
+        # The loop runs right under this signal handler (the lifespan startup of a first
+        # invocation): shutdown cannot run inside it, and follows the invocation instead.
+        return self.runtime.running_here()
 
 
 # Started environments of this process: what SIGTERM shuts down.
@@ -246,9 +250,19 @@ class _Process:
         if not address:
             return  # not inside Lambda: nothing to register, no signal handler to install
         self.install_signal_handler()
-        if graceful_shutdown and not self.extension_tried:
-            self.extension_tried = True
-            self.register_extension(address)
+        if not graceful_shutdown or self.extension_tried:
+            return
+        self.extension_tried = True
+        if _TRACE_ID in os.environ:
+            # The runtime sets the X-Ray trace id for each invocation, never during Init: a
+            # handler built now (inside a function, at the first call) is past registration.
+            logger.debug(
+                "Handler built during an invocation, after the Init phase: the no-op extension "
+                "cannot register any more, so Lambda sends no SIGTERM and lifespan shutdown "
+                "does not run at the end of the environment; build the handler at module level"
+            )
+            return
+        self.register_extension(address)
 
     def register_extension(self, address: str) -> None:
         from ._rapi import Connection, RuntimeAPIError, register_extension
@@ -272,7 +286,7 @@ class _Process:
                     exc,
                 )
             return
-        except OSError as exc:
+        except Exception as exc:  # unreachable, or not speaking HTTP: never break the handler
             connection.close()
             logger.warning(
                 "Could not reach the Extensions API at %s (%s); lifespan shutdown will not run "

@@ -37,11 +37,16 @@ def _in_foreign_loop() -> bool:
 class AsyncioRuntime:
     """One asyncio loop, driven from the calling thread or, when that is busy, from one thread."""
 
-    __slots__ = ("loop", "thread")
+    __slots__ = ("deadline", "guard", "loop", "thread", "watched")
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
+        # The deadline guard (on the calling thread's loop): the invocation watched, its
+        # deadline in loop time, and the one timer that serves every invocation.
+        self.watched: HTTPCycle | None = None
+        self.deadline = 0.0
+        self.guard: asyncio.TimerHandle | None = None
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._run(fn(*args))
@@ -50,8 +55,7 @@ class AsyncioRuntime:
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
     ) -> None:
         # The per-invocation path: the app's task goes straight to the loop (the test of
-        # _drives_here, inlined: a method call less on every invocation). The deadline guard
-        # is one timer on the loop, disarmed when the app returns in time.
+        # _drives_here, inlined: a method call less on every invocation).
         loop = self.loop
         if (
             loop is None
@@ -61,17 +65,45 @@ class AsyncioRuntime:
         ):
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
-        task = cycle.task = asyncio.ensure_future(app(scope, cycle.receive, cycle.send), loop=loop)
+        awaitable = app(scope, cycle.receive, cycle.send)
+        task: asyncio.Future[None]
+        try:
+            task = loop.create_task(awaitable)  # type: ignore[arg-type]
+        except TypeError:  # an awaitable that is not a coroutine
+            task = asyncio.ensure_future(awaitable, loop=loop)
+        cycle.task = task
         if budget is not None:
-            cycle.timer = loop.call_later(budget, _expire, loop, cycle, grace)
+            # Arming and cancelling a timer per invocation would cost more than the rest of
+            # the guard together; one timer serves them all instead: when it fires, it cuts the
+            # request it watches short, or re-arms for that request's own deadline.
+            deadline = self.deadline = loop.time() + budget
+            self.watched = cycle
+            guard = self.guard
+            # Deadlines grow from one invocation to the next (now + the function's timeout), so
+            # the timer armed earlier fires first; only a nearer deadline needs a new one.
+            if guard is None or guard.when() > deadline:
+                if guard is not None:
+                    guard.cancel()
+                self.guard = loop.call_at(deadline, self._on_guard, grace)
         try:
             loop.run_until_complete(task)
         except asyncio.CancelledError:
             if not cycle.expired:
                 raise
         finally:
+            self.watched = None
             if cycle.timer is not None:
                 cycle.timer.cancel()
+
+    def _on_guard(self, grace: float) -> None:
+        self.guard = None
+        cycle, loop = self.watched, self.loop
+        if cycle is None or loop is None:
+            return  # between invocations (a lifespan call): the next invocation re-arms
+        if loop.time() >= self.deadline:
+            _expire(loop, cycle, grace)
+        else:
+            self.guard = loop.call_at(self.deadline, self._on_guard, grace)
 
     def _run_app_elsewhere(
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
@@ -102,6 +134,10 @@ class AsyncioRuntime:
         loop = self.loop
         if loop is not None:
             loop.call_soon_threadsafe(_expire, loop, cycle, grace)
+
+    def running_here(self) -> bool:
+        loop = self.loop
+        return loop is not None and self.thread is None and loop.is_running()
 
     new_event = asyncio.Event
 
@@ -175,6 +211,7 @@ class AsyncioRuntime:
             return
         self.run(_finish_tasks)
         self.loop = None
+        self.guard = self.watched = None
         thread = self.thread
         if thread is not None:
             self.thread = None
@@ -189,7 +226,7 @@ class AsyncioRuntime:
             return
         if thread is threading.current_thread():
             # Joining itself is impossible: let the thread finish the tasks and stop.
-            self.loop = self.thread = None
+            self.loop = self.thread = self.guard = None
             loop.call_soon(_finish_and_stop, loop)
             return
         self.close()
@@ -344,6 +381,9 @@ class TrioRuntime:
         token = self.token
         if token is not None:
             token.run_sync_soon(_trio_expire, cycle, grace)
+
+    def running_here(self) -> bool:
+        return False  # trio runs in its own thread; the caller only waits for it
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return self._submit(fn, ())

@@ -149,6 +149,10 @@ class Runtime(Protocol):
         """Cut the request of ``cycle`` short now, as its budget running out would; any thread."""
         ...
 
+    def running_here(self) -> bool:
+        """Whether the loop is running in the calling thread right now (under a signal handler)."""
+        ...
+
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Start ``fn()`` as a background task on the loop; returns a handle for ``cancel``."""
         ...

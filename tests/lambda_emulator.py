@@ -19,7 +19,8 @@ lifecycle"):
 - Extensions register with ``POST /2020-01-01/extension/register`` (header
   ``Lambda-Extension-Name``, body ``{"events": [...]}``) and get a ``Lambda-Extension-Identifier``.
   Registration is accepted during the Init phase only, which ends when the runtime and every
-  registered extension have called their ``next`` endpoint; after that the API answers 403.
+  registered extension have called their ``next`` endpoint; later registrations are refused
+  (this emulator answers 403 Forbidden, one of the register call's documented errors).
   ``GET /2020-01-01/extension/event/next`` answers only with the events subscribed to: an
   extension subscribed to none waits until the environment ends.
 - Lambda sends SIGTERM to the runtime at the end of an environment only when at least one

@@ -11,6 +11,8 @@ import gc
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -101,9 +103,11 @@ class TestDeadlineGuard:
         assert elapsed < 0.4  # before Lambda's own deadline
         expected = ["http.disconnect", "cancelled"] if listen else ["cancelled"]
         assert app.events == expected
-        [line] = records(caplog, logging.ERROR)
-        assert line.startswith("GET /my/path was cut short 200 ms into the invocation")
-        assert "answering 504" in line
+        assert records(caplog, logging.ERROR) == [
+            "GET /my/path was cut short 200 ms into the invocation, 400 ms before the Lambda "
+            "deadline (timeout_margin=0.2 s): the app was sent http.disconnect, then cancelled; "
+            "answering 504"
+        ]
 
         # The loop, the lifespan and its state survive: the next request is served warm.
         app.seconds = 0
@@ -141,6 +145,25 @@ class TestDeadlineGuard:
         result = invoke(handler, Context(remaining_ms=200))
         assert (result["statusCode"], result["body"]) == (201, "done")
 
+    def test_one_timer_serves_invocations_with_any_deadline(
+        self, backend: str, make_handler: MakeHandler
+    ) -> None:
+        app = SlowApp(0.0, listen=False)
+        handler = make_handler(app, backend=backend, timeout_margin=0.1)
+        assert invoke(handler, Context(remaining_ms=150))["body"] == "1"
+        # The timer armed for the first deadline fires during this longer invocation: it
+        # re-arms for this one's deadline and cuts nothing short.
+        app.seconds = 0.2
+        assert invoke(handler, Context(remaining_ms=10_000))["body"] == "2"
+        # A nearer deadline than the armed timer's gets its own.
+        app.seconds = 5.0
+        assert invoke(handler, Context(remaining_ms=300))["statusCode"] == 504
+        app.seconds = 0.0
+        assert invoke(handler, Context(remaining_ms=150))["body"] == "4"
+        time.sleep(0.1)
+        handler.shutdown()  # a timer that fires between invocations does nothing
+        assert app.events == ["cancelled"]
+
     def test_deadline_already_within_the_margin(
         self, backend: str, make_handler: MakeHandler
     ) -> None:
@@ -175,6 +198,24 @@ class TestDeadlineGuard:
             assert asyncio.run(main())["body"] == "2"
         finally:
             handler.shutdown()
+
+    def test_app_returning_an_awaitable_that_is_not_a_coroutine(
+        self, backend: str, make_handler: MakeHandler
+    ) -> None:
+        class Awaitable:
+            def __init__(self, coroutine: Any) -> None:
+                self.coroutine = coroutine
+
+            def __await__(self) -> Any:
+                return self.coroutine.__await__()
+
+        recorder = Recorder()
+
+        def app(scope: Scope, receive: Receive, send: Send) -> Any:
+            return Awaitable(recorder(scope, receive, send))
+
+        handler = make_handler(app, backend=backend, lifespan="off")
+        assert invoke(handler)["statusCode"] == 200
 
     def test_app_error_is_still_a_500(self, backend: str, make_handler: MakeHandler) -> None:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -263,6 +304,21 @@ class TestExtension:
         assert records(caplog, logging.WARNING) == []
         runtime.close()
 
+    def test_built_during_an_invocation(
+        self,
+        process: _Process,
+        emulator: RuntimeAPIEmulator,
+        make_handler: MakeHandler,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level(logging.DEBUG, "mangum_like")
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793")
+        make_handler(Recorder())
+        assert emulator.registered_extensions == []
+        assert emulator.rejected_registrations == []
+        assert any("after the Init phase" in m for m in records(caplog, logging.DEBUG))
+
     def test_failure_is_logged_once_and_never_breaks_an_invocation(
         self,
         process: _Process,
@@ -316,6 +372,14 @@ class TestExtension:
 
 
 class TestSigterm:
+    def test_not_installed_at_import(self) -> None:
+        code = (
+            "import signal, mangum_like; assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL"
+        )
+        env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, timeout=30, check=False)
+        assert done.returncode == 0
+
     def test_shutdown_once_then_the_previous_handler(
         self, process: _Process, emulator: RuntimeAPIEmulator, backend: str
     ) -> None:
@@ -336,7 +400,11 @@ class TestSigterm:
         assert chained == [signal.SIGTERM, signal.SIGTERM]
 
     def test_in_flight_invocation_sees_the_disconnect_first(
-        self, process: _Process, emulator: RuntimeAPIEmulator, backend: str
+        self,
+        process: _Process,
+        emulator: RuntimeAPIEmulator,
+        backend: str,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         chained: list[int] = []
         app = SlowApp(5.0, listen=True)
@@ -349,7 +417,33 @@ class TestSigterm:
         assert result["statusCode"] == 504
         assert app.events == ["http.disconnect", "cancelled"]
         assert chained == [signal.SIGTERM]  # shutdown ran once the invocation returned
+        [line] = records(caplog, logging.ERROR)
+        assert "the execution environment is ending (SIGTERM)" in line
         assert handler.state == {}
+
+    def test_during_the_lifespan_startup_of_a_first_invocation(
+        self, process: _Process, emulator: RuntimeAPIEmulator
+    ) -> None:
+        # asyncio only: its loop runs in the main thread, under which the signal handler runs;
+        # trio's loop has a thread of its own, and the main thread only waits for it.
+        chained: list[int] = []
+        events: list[str] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await receive()
+                process.on_sigterm(signal.SIGTERM, None)  # as if it arrived right now
+                await send({"type": "lifespan.startup.complete"})
+                events.append((await receive())["type"])
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            await Recorder()(scope, receive, send)
+
+        handler = Mangum(app)
+        process.previous = lambda signum, frame: chained.append(signum)
+        assert invoke(handler)["statusCode"] == 200
+        assert events == ["lifespan.shutdown"]
+        assert chained == [signal.SIGTERM]
 
     def test_ignored_before(self, process: _Process) -> None:
         process.previous = signal.SIG_IGN

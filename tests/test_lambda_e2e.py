@@ -125,6 +125,18 @@ def test_extension_registered_during_init_and_shutdown_runs_on_sigterm(
     assert lines(emulator) == ["startup", "shutdown"]
 
 
+def test_handler_built_after_init_goes_without_the_extension(
+    emulator: RuntimeAPIEmulator,
+) -> None:
+    start(emulator, "tests.lambda_apps.lazy.handler")
+    assert ok(emulator.invoke(http_event("/count"), wait=30), emulator)["body"] == "ok"
+    assert emulator.registered_extensions == []
+    assert emulator.rejected_registrations == []  # it did not even try
+    assert "Handler built during an invocation, after the Init phase" in emulator.output
+    # Without an extension, the environment ends with SIGKILL: no shutdown can run.
+    assert emulator.end_environment().signals == ["SIGKILL"]
+
+
 def test_init_phase_startup_then_shutdown_on_sigterm_on_trio(
     emulator: RuntimeAPIEmulator,
 ) -> None:
