@@ -714,8 +714,11 @@ def _setup_logging() -> None:
     handler.setFormatter(formatter)
     handler.addFilter(_add_request_id)
     root.addHandler(handler)
+    # As under the official client: the root logger keeps Python's default level (WARNING)
+    # unless the function's logging configuration sets one.
     level = logging.getLevelName((os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper())
-    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    if isinstance(level, int):
+        root.setLevel(level)
 
 
 def _add_request_id(record: logging.LogRecord) -> bool:

@@ -613,3 +613,22 @@ def test_sse_example_streams_its_tokens() -> None:
     assert body == b"".join(events)
     arrivals = [at for at, _ in invocation.chunks[1:]]
     assert arrivals[2] - arrivals[0] >= 0.35  # two intervals of 0.2 s: not buffered
+
+
+@pytest.mark.parametrize("level", [None, "INFO"])
+def test_log_lines_carry_the_request_id(level: str | None) -> None:
+    """Log records reach stdout in the official format; the level is the function's setting."""
+    env = {"AWS_LAMBDA_LOG_LEVEL": level} if level else {}
+    with runtime([*OURS, f"{APPS}.plain.logs"], env) as emulator:
+        emulator.invoke({}, request_id="request-log-1")
+        deadline = time.monotonic() + 5
+        while "a warning line" not in emulator.output and time.monotonic() < deadline:
+            time.sleep(0.02)
+        output = emulator.output
+    warning = [line for line in output.splitlines() if line.endswith("a warning line")]
+    assert len(warning) == 1
+    name, stamp, request_id, _ = warning[0].split("\t")
+    assert name == "[WARNING]"
+    assert stamp.endswith("Z") and "T" in stamp
+    assert request_id == "request-log-1"
+    assert ("an info line" in output) is (level == "INFO")

@@ -3,6 +3,7 @@ our runtime and the official client: same events in, the bytes they post compare
 
 from __future__ import annotations
 
+import logging
 import os
 from decimal import Decimal
 from typing import Any
@@ -80,3 +81,10 @@ def context(event: Any, context: Any) -> Any:
         "remaining_type": type(context.get_remaining_time_in_millis()).__name__,
         "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
     }
+
+
+def logs(event: Any, context: Any) -> Any:
+    """Logs one line at INFO and one at WARNING through the root logger."""
+    logging.getLogger("function").info("an info line")
+    logging.getLogger("function").warning("a warning line")
+    return None
