@@ -58,11 +58,10 @@ CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
 AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
 
-# On the python3.12 and later managed runtimes the official client writes results with
-# ensure_ascii=False (UTF-8 as it is); on earlier ones every non-ASCII character is escaped.
-_UTF8_RUNTIMES = frozenset(
-    f"AWS_Lambda_python3.{minor}" for minor in range(12, 20)
-)  # AWS_EXECUTION_ENV values
+# AWS_EXECUTION_ENV values of the runtimes on which the official client writes results with
+# ensure_ascii=False (UTF-8 as it is): python3.12 and later. On earlier ones it escapes every
+# non-ASCII character.
+_UTF8_RUNTIMES = frozenset(f"AWS_Lambda_python3.{minor}" for minor in range(12, 20))
 
 
 # -- the context object -------------------------------------------------------------------------
@@ -529,7 +528,14 @@ class RuntimeLoop:
             headers[XRAY_ERROR_CAUSE] = cause
         path = f"{RUNTIME_PATH}/invocation/{request_id}/error"
         body = to_json(error, self.ensure_ascii).encode("utf-8")
-        self.connection.request("POST", path, body, headers)
+        answer = self.connection.request("POST", path, body, headers)
+        if answer.status != 202:
+            logger.error(
+                "The Runtime API refused the error of invocation %s: %s %s",
+                request_id,
+                answer.status,
+                answer.body[:300].decode(errors="replace"),
+            )
 
 
 _NEXT = f"{RUNTIME_PATH}/invocation/next"
@@ -696,16 +702,25 @@ _COPY_LIMIT = 64 * 1024  # up to this size a chunk is framed by copying, in one 
 # -- start-up -----------------------------------------------------------------------------------
 
 
-def _setup_logging() -> None:
-    """Send log records to stdout in the official runtime's text format, unless set up already.
+def _setup_logging(root: logging.Logger | None = None) -> None:
+    """Send log records where the official client sends them, in its text format, unless the
+    root logger has a handler already.
 
-    ``[LEVEL]\\t2026-11-21T05:00:00.000Z\\t<request id>\\tmessage``: CloudWatch Logs keeps what the
-    function writes to stdout; the level follows ``AWS_LAMBDA_LOG_LEVEL`` when it is set.
+    ``[LEVEL]\t2026-11-21T05:00:00.000Z\t<request id>\tmessage``. On the managed runtimes Lambda
+    passes a telemetry pipe in ``_LAMBDA_TELEMETRY_LOG_FD``: records go there as frames, so that
+    a multi-line record (a traceback) stays one log event; elsewhere they go to stdout. The
+    level follows ``AWS_LAMBDA_LOG_LEVEL`` when it is set.
     """
-    root = logging.getLogger()
+    if root is None:
+        root = logging.getLogger()
     if root.handlers:
         return
-    handler = logging.StreamHandler(sys.stdout)
+    descriptor = os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    handler: logging.Handler
+    if descriptor is not None and descriptor.isdigit():
+        handler = TelemetryLogHandler(int(descriptor))
+    else:
+        handler = logging.StreamHandler(sys.stdout)
     formatter = logging.Formatter(
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         "%Y-%m-%dT%H:%M:%S",
@@ -719,6 +734,45 @@ def _setup_logging() -> None:
     level = logging.getLevelName((os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper())
     if isinstance(level, int):
         root.setLevel(level)
+
+
+class TelemetryLogHandler(logging.Handler):
+    """Writes records to Lambda's telemetry pipe, one frame each.
+
+    A frame is a 4-byte type (text records: ``0xA55A0003``, plus a level marker), the 4-byte
+    length of the message, an 8-byte timestamp in microseconds, then the UTF-8 message, all
+    big-endian: the framing the official client uses for the same pipe.
+    """
+
+    def __init__(self, descriptor: int) -> None:
+        super().__init__()
+        self.file = os.fdopen(descriptor, "wb", 0)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record).encode("utf-8", "replace")
+            level = min(50, max(0, record.levelno)) // 10 * 10
+            header = (_FRAME_TYPES.get(level, _FRAME_TYPES[0]) << 96) | (len(message) << 64)
+            header |= int(record.created * 1_000_000)
+            self.file.write(header.to_bytes(16, "big") + message)
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        super().close()
+
+
+# Frame types of text records by level.
+_FRAME_TYPES = {
+    logging.NOTSET: 0xA55A0003,
+    logging.DEBUG: 0xA55A000B,
+    logging.INFO: 0xA55A000F,
+    logging.WARNING: 0xA55A0013,
+    logging.ERROR: 0xA55A0017,
+    logging.CRITICAL: 0xA55A001B,
+}
 
 
 def _add_request_id(record: logging.LogRecord) -> bool:

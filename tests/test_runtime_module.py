@@ -10,9 +10,11 @@ import http.client
 import io
 import json
 import logging
+import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +30,9 @@ from mangum_like.runtime import (
     LambdaContext,
     RuntimeLoop,
     StreamedResponse,
+    TelemetryLogHandler,
     _read_answer,
+    _setup_logging,
     error_result,
     load_handler,
     main,
@@ -352,11 +356,13 @@ class TestLoopInProcess:
         emulator.wait(invocation, 10)
         assert invocation.json() == {"got": "b'\\x01\\x02'"}
 
-    def test_refused_result_is_logged(
+    @pytest.mark.parametrize("then", ["returns", "raises"])
+    def test_refused_answer_is_logged(
         self,
         emulator: RuntimeAPIEmulator,
         connection: Connection,
         caplog: pytest.LogCaptureFixture,
+        then: str,
     ) -> None:
         def answer_first(event: Any, context: Any) -> Any:
             # The invocation is answered behind the runtime's back: its own answer is refused.
@@ -364,13 +370,16 @@ class TestLoopInProcess:
             path = f"/2018-06-01/runtime/invocation/{context.aws_request_id}/response"
             other.request("POST", path, b'"first"')
             other.close()
+            if then == "raises":
+                raise ValueError("too late")
             return "second"
 
         loop = RuntimeLoop(connection, answer_first)
         with caplog.at_level(logging.ERROR, "mangum_like.runtime"):
             invocation = serve(loop, emulator, {})
         assert invocation.body == b'"first"'
-        assert "refused the result" in caplog.text
+        what = "result" if then == "returns" else "error"
+        assert f"refused the {what} of invocation" in caplog.text
 
     def test_run_serves_a_number_of_invocations(
         self, emulator: RuntimeAPIEmulator, connection: Connection
@@ -518,3 +527,76 @@ class TestMain:
         thread.join(10)
         assert not thread.is_alive()
         assert isinstance(failures[0], RuntimeAPIError)
+
+
+class TestLogging:
+    @pytest.fixture
+    def root(self) -> Iterator[logging.Logger]:
+        """A root logger as a fresh runtime process has it: no handler, the default level."""
+        root = logging.Logger("root", logging.WARNING)
+        yield root
+        for handler in root.handlers:
+            handler.close()
+
+    def test_records_go_to_the_telemetry_pipe_one_frame_each(
+        self, root: logging.Logger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        read_end, write_end = os.pipe()
+        monkeypatch.setenv("_LAMBDA_TELEMETRY_LOG_FD", str(write_end))
+        monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "info")
+        _setup_logging(root)
+        assert "_LAMBDA_TELEMETRY_LOG_FD" not in os.environ  # consumed, as the official client does
+        assert root.level == logging.INFO
+        before = time.time()
+        root.error("two\nlines")
+        root.info("one line")
+        root.debug("not this one")
+        with os.fdopen(read_end, "rb") as pipe:
+            frames = []
+            for _ in range(2):
+                header = pipe.read(16)
+                kind, length, stamp = (
+                    int.from_bytes(header[:4], "big"),
+                    int.from_bytes(header[4:8], "big"),
+                    int.from_bytes(header[8:], "big"),
+                )
+                frames.append((kind, stamp, pipe.read(length).decode()))
+            root.handlers[0].close()
+            assert pipe.read() == b""  # nothing else: the DEBUG record was filtered out
+        (error_kind, error_stamp, error_text), (info_kind, _, info_text) = frames
+        assert (error_kind, info_kind) == (0xA55A0017, 0xA55A000F)
+        assert (before - 1) * 1e6 < error_stamp < (time.time() + 1) * 1e6
+        assert error_text.startswith("[ERROR]\t") and error_text.endswith("\ttwo\nlines")
+        assert info_text.endswith("\tone line")
+
+    def test_without_a_pipe_records_go_to_stdout(
+        self, root: logging.Logger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("_LAMBDA_TELEMETRY_LOG_FD", raising=False)
+        monkeypatch.delenv("AWS_LAMBDA_LOG_LEVEL", raising=False)
+        _setup_logging(root)
+        [handler] = root.handlers
+        assert type(handler) is logging.StreamHandler
+        assert root.level == logging.WARNING  # untouched without AWS_LAMBDA_LOG_LEVEL
+
+    def test_a_configured_root_logger_is_left_alone(self, root: logging.Logger) -> None:
+        existing = logging.NullHandler()
+        root.addHandler(existing)
+        _setup_logging(root)
+        assert root.handlers == [existing]
+
+    def test_unwritable_pipe(self) -> None:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        errors: list[logging.LogRecord] = []
+
+        class Recording(TelemetryLogHandler):
+            def handleError(self, record: logging.LogRecord) -> None:
+                errors.append(record)
+
+        handler = Recording(write_end)
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "lost", None, None)
+        handler.emit(record)  # EPIPE: handed to handleError, not raised
+        assert errors == [record]
+        handler.close()
+        handler.close()
