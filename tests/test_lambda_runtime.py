@@ -632,3 +632,35 @@ def test_log_lines_carry_the_request_id(level: str | None) -> None:
     assert stamp.endswith("Z") and "T" in stamp
     assert request_id == "request-log-1"
     assert ("an info line" in output) is (level == "INFO")
+
+
+@pytest.mark.parametrize("failing", ["before_snapshot", "after_restore"])
+def test_snap_start_hook_failures_are_reported(tmp_path: Path, failing: str) -> None:
+    (tmp_path / "hooked.py").write_text(
+        "from snapshot_restore_py import register_after_restore, register_before_snapshot\n"
+        "\n"
+        f"@register_{failing}\n"
+        "def hook():\n"
+        f"    raise RuntimeError('the {failing} hook failed')\n"
+        "\n"
+        "def handler(event, context):\n"
+        "    return event\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "LAMBDA_TASK_ROOT": str(tmp_path)}
+    with RuntimeAPIEmulator(snap_start=True) as emulator:
+        emulator.start([*OURS, "hooked.handler"], env, cwd=str(tmp_path))
+        assert emulator.process is not None
+        if failing == "after_restore":
+            assert emulator.restore_requested.wait(30), emulator.output
+            emulator.restore()
+        code = emulator.process.wait(30)
+        reports = emulator.init_errors if failing == "before_snapshot" else emulator.restore_errors
+    assert code == (64 if failing == "before_snapshot" else 65)
+    [report] = reports
+    expected = (
+        "Runtime.BeforeSnapshotError"
+        if failing == "before_snapshot"
+        else ("Runtime.AfterRestoreError")
+    )
+    assert report.headers["Lambda-Runtime-Function-Error-Type"] == expected
+    assert report.json()["errorMessage"] == f"the {failing} hook failed"
