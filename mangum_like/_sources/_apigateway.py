@@ -142,7 +142,13 @@ class APIGatewayV1:
     ) -> LambdaResult:
         grouped = group_headers(headers, self.config)
         text, is_base64 = encode_body(body, grouped, self.config)
-        single, multi = _split_headers(grouped)
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, values in grouped.items():
+            if len(values) == 1:
+                single[name] = values[0]
+            else:
+                multi[name] = values
         result: LambdaResult = {
             "statusCode": status,
             "headers": single,
@@ -156,8 +162,15 @@ class APIGatewayV1:
     def stream_prelude(
         self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
     ) -> dict[str, Any]:
-        """The metadata of a streamed response (REST API response transfer mode STREAM)."""
-        single, multi = _split_headers(group_headers(headers, self.config))
+        """The metadata of a streamed response (REST API response transfer mode STREAM):
+        names with one value in ``headers``, repeated ones in ``multiValueHeaders``."""
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, values in group_headers(headers, self.config).items():
+            if len(values) == 1:
+                single[name] = values[0]
+            else:
+                multi[name] = values
         return {"statusCode": status, "headers": single, "multiValueHeaders": multi}
 
 
@@ -234,7 +247,12 @@ class APIGatewayV2:
         cookies = grouped.pop("set-cookie", [])
         result: LambdaResult = {
             "statusCode": status,
-            "headers": _joined_headers(grouped),
+            # Payload 2.0 takes one value a name: repeats are comma-joined (RFC 9110 5.3),
+            # and every Set-Cookie travels in "cookies", which cannot be joined.
+            "headers": {
+                name: values[0] if len(values) == 1 else ",".join(values)
+                for name, values in grouped.items()
+            },
             "cookies": cookies,
             "body": text,
             "isBase64Encoded": is_base64,
@@ -245,28 +263,15 @@ class APIGatewayV2:
     def stream_prelude(
         self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
     ) -> dict[str, Any]:
-        """The metadata of a streamed response (Function URL in RESPONSE_STREAM mode)."""
+        """The metadata of a streamed response (Function URL in RESPONSE_STREAM mode): repeated
+        names comma-joined, every Set-Cookie in ``cookies``, as in a buffered result."""
         grouped = group_headers(headers, self.config)
         cookies = grouped.pop("set-cookie", [])
-        return {"statusCode": status, "headers": _joined_headers(grouped), "cookies": cookies}
-
-
-def _split_headers(grouped: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Payload 1.0 headers: names with one value in ``headers``, repeated ones in multi-value."""
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, values in grouped.items():
-        if len(values) == 1:
-            single[name] = values[0]
-        else:
-            multi[name] = values
-    return single, multi
-
-
-def _joined_headers(grouped: dict[str, list[str]]) -> dict[str, str]:
-    # Payload 2.0 takes one value a name: repeats are comma-joined (RFC 9110 5.3), and every
-    # Set-Cookie travels in "cookies" (taken out of ``grouped`` before), which cannot be joined.
-    return {
-        name: values[0] if len(values) == 1 else ",".join(values)
-        for name, values in grouped.items()
-    }
+        return {
+            "statusCode": status,
+            "headers": {
+                name: values[0] if len(values) == 1 else ",".join(values)
+                for name, values in grouped.items()
+            },
+            "cookies": cookies,
+        }
