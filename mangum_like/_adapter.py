@@ -6,6 +6,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     )
 
 logger = logging.getLogger("mangum_like")
+access_logger = logging.getLogger("mangum_like.http")
+_INFO = logging.INFO
 
 _LIFESPAN_MODES = ("auto", "on", "off")
 _BACKENDS = ("asyncio", "trio")
@@ -296,6 +299,9 @@ class Mangum:
         prelude = getattr(source, "stream_prelude", None)
         if prelude is None:
             return self(event, context)
+        # The access line costs nothing unless INFO is enabled for it (checked once).
+        timed = access_logger.isEnabledFor(_INFO)
+        start = perf_counter() if timed else 0.0
         try:
             scope, body = source.request(event, context)
         except InvalidRequest as exc:
@@ -351,6 +357,7 @@ class Mangum:
                 if cycle.started:
                     _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
                 else:
+                    cycle.status = 504
                     _stream_error(stream, prelude, event, context, 504, "Gateway Timeout")
             else:
                 logger.error(
@@ -365,6 +372,14 @@ class Mangum:
                     _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
         finally:
             environment.current = None
+            if timed:
+                access_logger.info(
+                    "%s %s %d %.1fms (streamed)",
+                    scope.get("method"),
+                    scope.get("path"),
+                    cycle.status,
+                    (perf_counter() - start) * 1000,
+                )
             if environment.terminating is not None:
                 PROCESS.terminate(*environment.terminating)
         return None

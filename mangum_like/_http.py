@@ -187,7 +187,8 @@ class StreamingHTTPCycle(HTTPCycle):
             if not more and self.done is not None:
                 self.done.set()
         elif kind == "http.response.start" and state == _REQUEST:
-            prelude = self.head(int(message["status"]), list(message.get("headers", ())))
+            status = self.status = int(message["status"])
+            prelude = self.head(status, list(message.get("headers", ())))
             self.state = _STREAMING
             try:
                 self.stream.start(prelude)

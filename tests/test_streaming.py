@@ -110,6 +110,30 @@ class TestStream:
         assert stream.kinds == ["start", "write", "write", "write", "end"]
         assert stream.body == b"onetwothree"
 
+    @pytest.mark.parametrize(("chunks", "status"), [([b"x"], 200), ([], 404)])
+    def test_one_access_line(
+        self,
+        make_handler: MakeHandler,
+        backend: str,
+        caplog: pytest.LogCaptureFixture,
+        chunks: list[bytes],
+        status: int,
+    ) -> None:
+        handler = make_handler(chunked_app(chunks, status=status), backend=backend)
+        with caplog.at_level(logging.INFO, "mangum_like.http"):
+            handler.stream(url_event(), Context(), RecordingStream())
+        [record] = [r for r in caplog.records if r.name == "mangum_like.http"]
+        assert record.getMessage().startswith(f"GET / {status} ")
+        assert record.getMessage().endswith("ms (streamed)")
+
+    def test_no_access_line_unless_info_is_on(
+        self, make_handler: MakeHandler, backend: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        handler = make_handler(chunked_app([b"x"]), backend=backend)
+        with caplog.at_level(logging.WARNING, "mangum_like.http"):
+            handler.stream(url_event(), Context(), RecordingStream())
+        assert [r for r in caplog.records if r.name == "mangum_like.http"] == []
+
     def test_rest_api_prelude(self, make_handler: MakeHandler, backend: str) -> None:
         stream = RecordingStream()
         handler = make_handler(chunked_app([b"x"], status=202), backend=backend)
