@@ -1,4 +1,5 @@
-"""Run any ASGI application on AWS Lambda: API Gateway, Function URLs and ALB."""
+"""Run any ASGI application on AWS Lambda: API Gateway, Function URLs, ALB, Lambda@Edge,
+VPC Lattice and Bedrock agents."""
 
 from ._adapter import Mangum
 from ._exceptions import (
@@ -6,6 +7,7 @@ from ._exceptions import (
     LifespanFailure,
     LifespanUnsupported,
     MangumLikeError,
+    PassThroughFailed,
     UnexpectedMessage,
     UnsupportedEvent,
 )
@@ -18,6 +20,7 @@ __all__ = [
     "LifespanUnsupported",
     "Mangum",
     "MangumLikeError",
+    "PassThroughFailed",
     "UnexpectedMessage",
     "UnsupportedEvent",
     "__version__",

@@ -11,11 +11,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._environment import PROCESS, Environment
-from ._exceptions import ConfigurationError, InvalidRequest, UnexpectedMessage
+from ._exceptions import (
+    ConfigurationError,
+    InvalidRequest,
+    PassThroughFailed,
+    UnexpectedMessage,
+)
 from ._http import HTTPCycle, StreamingHTTPCycle, error_response
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
-from ._sources._base import MAX_RESULT_BYTES, ResultTooLarge
+from ._sources._base import ResultTooLarge
 
 if TYPE_CHECKING:
     from ._types import (
@@ -29,11 +34,22 @@ if TYPE_CHECKING:
     )
 
 logger = logging.getLogger("mangum_like")
+# One INFO line per request, "GET /path 200 1.2ms", as Mangum logs "GET /path 200".
 access_logger = logging.getLogger("mangum_like.http")
 _INFO = logging.INFO
 
 _LIFESPAN_MODES = ("auto", "on", "off")
 _BACKENDS = ("asyncio", "trio")
+# What Mangum 0.22 hands its handlers as config["text_mime_types"] by default: substrings of
+# the content type. Custom handlers written for Mangum decide text versus base64 with it.
+_MANGUM_TEXT_MIME_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/vnd.api+json",
+    "application/vnd.oai.openapi",
+)
 
 
 def _names(value: Iterable[str] | None, option: str) -> list[str]:
@@ -79,6 +95,9 @@ class Mangum:
         text_mime_types: extra content types whose bodies are returned as text, not base64.
         exclude_headers: response header names to drop (case-insensitive), for every source.
         backend: ``"asyncio"`` or ``"trio"``.
+        pass_through_path: an app route (``"/events"``) to which events of no HTTP source (SQS,
+            SNS, S3, EventBridge, ...) are POSTed as JSON; the app's JSON answer is the Lambda
+            result. ``None`` (default): such events raise ``UnsupportedEvent``.
         timeout_margin: seconds before the Lambda deadline at which a request still running is
             given up: the app sees ``http.disconnect``, is cancelled, and the client gets a 504,
             so that the environment stays warm. ``None`` turns the guard off.
@@ -99,6 +118,7 @@ class Mangum:
         exclude_headers: Iterable[str] | None = None,
         *,
         backend: str = "asyncio",
+        pass_through_path: str | None = None,
         timeout_margin: float | None = 0.5,
         graceful_shutdown: bool = True,
         startup_timeout: float | None = None,
@@ -132,21 +152,32 @@ class Mangum:
             raise ConfigurationError(
                 f"graceful_shutdown must be True or False, got {graceful_shutdown!r}"
             )
+        if pass_through_path is not None and not (
+            isinstance(pass_through_path, str) and pass_through_path.startswith("/")
+        ):
+            raise ConfigurationError(
+                f"pass_through_path must be None or an app path such as '/events', "
+                f"got {pass_through_path!r}"
+            )
         text_types = _names(text_mime_types, "text_mime_types")
         excluded = _names(exclude_headers, "exclude_headers")
 
         self.app = app
         self.lifespan = lifespan
         self.backend = backend
+        self.pass_through_path = pass_through_path
         self.startup_timeout = _timeout(startup_timeout, "startup_timeout")
         self.shutdown_timeout = _timeout(shutdown_timeout, "shutdown_timeout")
         self.config: LambdaConfig = {
             "api_gateway_base_path": api_gateway_base_path,
-            "text_mime_types": text_types,
+            "text_mime_types": [*_MANGUM_TEXT_MIME_TYPES, *text_types],
             "exclude_headers": [name.lower() for name in excluded],
         }
         self._sources = Sources(
-            SourceConfig(api_gateway_base_path, text_types, excluded), handlers, self.config
+            SourceConfig(api_gateway_base_path, text_types, excluded),
+            handlers,
+            self.config,
+            pass_through_path,
         )
         self.timeout_margin = _timeout(timeout_margin, "timeout_margin")
         self.graceful_shutdown = graceful_shutdown
@@ -199,6 +230,9 @@ class Mangum:
         environment = self._environment
         if not environment.started:
             environment.startup(invocation=True)
+        # The access line costs nothing unless INFO is enabled for it (checked once).
+        timed = access_logger.isEnabledFor(_INFO)
+        start = perf_counter() if timed else 0.0
         source = self._sources.detect(event, context)
         try:
             scope, body = source.request(event, context)
@@ -210,7 +244,7 @@ class Mangum:
             return self._error(source, event, context, 400, "Bad Request: malformed event")
         scope["state"] = environment.state.copy()
         cycle = HTTPCycle(body)
-        # The deadline guard: one look at the clock Lambda gives, one timer on the loop.
+        # The deadline guard: one look at the clock Lambda gives (the runtime keeps the timer).
         margin = self.timeout_margin
         budget = None
         if margin is not None:
@@ -238,22 +272,36 @@ class Mangum:
         if scope.get("method") == "HEAD":
             response_body = b""
         try:
-            return source.response(event, context, status, headers, response_body)
+            result = source.response(event, context, status, headers, response_body)
         except ResultTooLarge as exc:
             logger.error(
-                "The response to %s %s is %d bytes once mapped, over Lambda's %d-byte limit "
-                "for buffered responses; answering 502",
+                "The response to %s %s is %d bytes once mapped, over the %d-byte limit of %s "
+                "for the result; answering 502",
                 scope.get("method"),
                 scope.get("path"),
                 exc.size,
-                MAX_RESULT_BYTES,
+                exc.limit,
+                exc.where,
             )
-            return self._error(
-                source, event, context, 502, "Bad Gateway: response too large for AWS Lambda"
+            status = 502
+            result = self._error(
+                source, event, context, 502, f"Bad Gateway: response too large for {exc.where}"
             )
+        except PassThroughFailed:
+            raise  # fails the invocation: Lambda retries the event
         except Exception:
             logger.exception("The app's response could not be mapped; answering 500")
-            return self._error(source, event, context, 500, "Internal Server Error")
+            status = 500
+            result = self._error(source, event, context, 500, "Internal Server Error")
+        if timed:
+            access_logger.info(
+                "%s %s %d %.1fms",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                (perf_counter() - start) * 1000,
+            )
+        return result
 
     def _timed_out(self, scope: Any, context: Any, budget: float | None) -> tuple[int, Any, bytes]:
         if self._environment.terminating is not None:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import LifespanFailure, LifespanUnsupported
 from ._lifespan import COMPLETE, UNSUPPORTED, LifespanCycle
-from ._rapi import RUNTIME_API_ENV
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -43,6 +42,8 @@ logger = logging.getLogger("mangum_like")
 # shutdown_timeout of 0.4 s fits in it.
 EXTENSION_NAME = "mangum-like-graceful-shutdown"
 _SNAP_START = "snap-start"
+# Set by Lambda inside an execution environment only; _rapi (and http.client with it) loads then.
+_RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
 _TRACE_ID = "_X_AMZN_TRACE_ID"  # set by the runtime for each invocation (Lambda env. variables)
 
 
@@ -246,7 +247,7 @@ class _Process:
 
     def prepare(self, graceful_shutdown: bool) -> None:
         """At handler construction: inside Lambda, make sure SIGTERM arrives and is handled."""
-        address = os.environ.get(RUNTIME_API_ENV)
+        address = os.environ.get(_RUNTIME_API_ENV)
         if not address:
             return  # not inside Lambda: nothing to register, no signal handler to install
         self.install_signal_handler()

@@ -7,6 +7,7 @@ MangumLikeError
  +-- UnexpectedMessage      the app sent an ASGI message out of order or unknown
  +-- UnsupportedEvent       the Lambda event comes from no HTTP source mangum_like knows
  +-- InvalidRequest         the event is HTTP-shaped but its data is unusable (answers 400)
+ +-- PassThroughFailed      the app's answer to a passed-through event is not 2xx JSON
 """
 
 from __future__ import annotations
@@ -38,3 +39,11 @@ class UnsupportedEvent(MangumLikeError):
 
 class InvalidRequest(MangumLikeError):
     """An HTTP event carries data that cannot form a request; the client is answered 400."""
+
+
+class PassThroughFailed(MangumLikeError):
+    """The app answered a passed-through (non-HTTP) event with a non-2xx or non-JSON response.
+
+    Raised from the invocation so that Lambda counts it as failed and retries the event or
+    batch as the event source's retry policy says.
+    """

@@ -14,7 +14,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Any ASGI 3 application. The parameters are Any because frameworks type their own scopes and
+# messages (Litestar's and Quart's TypedDicts, Django's stubs): a stricter callable type would
+# reject their apps under mypy --strict, although they are valid ASGI.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 LambdaEvent = dict[str, Any]
 LambdaResult = dict[str, Any]
@@ -85,6 +88,79 @@ class ALBEvent(TypedDict):
     body: NotRequired[str | None]
     isBase64Encoded: NotRequired[bool]
     requestContext: dict[str, Any]
+
+
+class CloudFrontHeaderEntry(TypedDict):
+    """One value of a CloudFront header: ``key`` is the name as the viewer cased it."""
+
+    key: NotRequired[str]
+    value: str
+
+
+class CloudFrontBody(TypedDict):
+    """The request body Lambda@Edge exposes with the IncludeBody option."""
+
+    data: str
+    encoding: NotRequired[str]  # "base64" | "text"
+    action: NotRequired[str]  # "read-only" | "replace"
+    inputTruncated: NotRequired[bool]
+
+
+class CloudFrontRequest(TypedDict):
+    """``Records[0].cf.request`` of a Lambda@Edge viewer- or origin-request event."""
+
+    uri: str
+    method: str
+    clientIp: NotRequired[str]
+    querystring: NotRequired[str]
+    headers: NotRequired[dict[str, list[CloudFrontHeaderEntry]]]
+    body: NotRequired[CloudFrontBody]
+
+
+class VPCLatticeEventV1(TypedDict):
+    """VPC Lattice event structure version 1 (snake_case fields)."""
+
+    raw_path: str
+    method: str
+    headers: NotRequired[dict[str, str | list[str]] | None]
+    query_string_parameters: NotRequired[dict[str, str | list[str]] | None]
+    body: NotRequired[str | None]
+    is_base64_encoded: NotRequired[bool]
+
+
+class VPCLatticeEventV2(TypedDict):
+    """VPC Lattice event structure version 2."""
+
+    version: str
+    path: str
+    method: str
+    headers: NotRequired[dict[str, list[str]] | None]
+    queryStringParameters: NotRequired[dict[str, list[str]] | None]
+    body: NotRequired[str | None]
+    isBase64Encoded: NotRequired[bool]
+    requestContext: dict[str, Any]
+
+
+class BedrockAgentParameter(TypedDict):
+    """A parameter or body property the agent fills in: the value always arrives as text."""
+
+    name: str
+    type: str
+    value: str
+
+
+class BedrockAgentEvent(TypedDict):
+    """An Amazon Bedrock agent action-group event for an OpenAPI-schema action group."""
+
+    messageVersion: str
+    agent: dict[str, str]
+    actionGroup: str
+    apiPath: str
+    httpMethod: str
+    parameters: NotRequired[list[BedrockAgentParameter]]
+    requestBody: NotRequired[dict[str, Any]]
+    sessionAttributes: NotRequired[dict[str, str]]
+    promptSessionAttributes: NotRequired[dict[str, str]]
 
 
 class EventSource(Protocol):

@@ -1,28 +1,36 @@
-"""Every HTTP event of the corpus through the handler: the scope agrees with the event itself.
+"""Every event of the corpus through the handler, each handled as its folder says.
 
 The expectations below are read off each event by the test, independently of the adapter's
-code; ``tests/fixtures/events/SOURCES.md`` says where each event comes from.
+code; ``tests/fixtures/events/SOURCES.md`` says where each event comes from. The fixture folders
+hold a copy of the project's shared corpus (``../shared/events/``) plus the events generated
+with ``sam local generate-event`` and the Bedrock agent samples.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import pytest
 
 from mangum_like import Mangum, UnsupportedEvent
+from mangum_like._sources._alb import ALB
+from mangum_like._sources._apigateway import APIGatewayV1, APIGatewayV2
+from mangum_like._sources._bedrock import BedrockAgent
+from mangum_like._sources._edge import LambdaEdge
+from mangum_like._sources._lattice import LatticeV1, LatticeV2
 
-from .helpers import Context, Recorder, event_names, load_event
+from .helpers import EVENTS, Context, Recorder, event_names, load_event
 
 V1_KINDS = ("apigw-rest-v1",)
 V2_KINDS = ("apigw-http-v2", "function-url")
 ALB_KINDS = ("alb-single", "alb-multi")
 HTTP_EVENTS = event_names(*V1_KINDS, *V2_KINDS, *ALB_KINDS)
-OTHER_EVENTS = event_names("non-http", "websocket")
 
 MakeHandler = Callable[..., Mangum]
 
@@ -203,19 +211,150 @@ def test_http_event(name: str, make_handler: MakeHandler) -> None:
         }
 
 
-@pytest.mark.parametrize("name", OTHER_EVENTS)
-def test_non_http_event_is_unsupported(name: str, make_handler: MakeHandler) -> None:
-    """Authorizer, WebSocket, Bedrock agent and other lookalikes are never taken for HTTP."""
-    app = Recorder()
-    handler = make_handler(app)
+# What each fixture folder holds, by payload shape (tests/fixtures/events/SOURCES.md): the
+# source that must serve its events, or NOT_HTTP for events that are passed through or rejected.
+NOT_HTTP = "not HTTP"
+KINDS: dict[str, type | str] = {
+    "apigw-rest-v1": APIGatewayV1,
+    "apigw-http-v2": APIGatewayV2,
+    "function-url": APIGatewayV2,
+    "alb-single": ALB,
+    "alb-multi": ALB,
+    "lambda-edge": LambdaEdge,
+    "vpc-lattice-v1": LatticeV1,
+    "vpc-lattice-v2": LatticeV2,
+    "bedrock-agent": BedrockAgent,
+    "lambda-edge-response": NOT_HTTP,
+    "websocket": NOT_HTTP,
+    "non-http": NOT_HTTP,
+}
+# Files whose outcome differs from their folder's, and why.
+EXCEPTIONS: dict[str, tuple[type | str, str]] = {
+    "powertools/non-http/bedrockAgentEvent.json": (
+        BedrockAgent,
+        "filed as a lookalike of REST events; Bedrock agent action groups are a source",
+    ),
+    "aws-lambda-dotnet/lambda-edge/cloudfront-access-request-in-response.json": (
+        NOT_HTTP,
+        "a response trigger (cf.response beside cf.request): nothing for the app to answer",
+    ),
+    "sam-cli/lambda-edge/CloudFrontModifyResponseHeader.json": (
+        NOT_HTTP,
+        "an origin-response trigger (cf.response only)",
+    ),
+}
+# The keys of the result each source answers.
+RESULT_KEYS: dict[type, set[str]] = {
+    APIGatewayV1: {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"},
+    APIGatewayV2: {"statusCode", "headers", "cookies", "body", "isBase64Encoded"},
+    LambdaEdge: {"status", "statusDescription", "headers", "body", "bodyEncoding"},
+    LatticeV1: {"statusCode", "statusDescription", "headers", "body", "isBase64Encoded"},
+    LatticeV2: {"statusCode", "statusDescription", "headers", "body", "isBase64Encoded"},
+    BedrockAgent: {"messageVersion", "response"},
+}
+ALL_EVENTS = sorted(path.relative_to(EVENTS).as_posix() for path in EVENTS.rglob("*.json"))
+SHARED_EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "events"
+
+
+def expected_outcome(name: str) -> type | str:
+    if name in EXCEPTIONS:
+        return EXCEPTIONS[name][0]
+    return KINDS[kind_of(name)]
+
+
+def test_every_fixture_folder_is_classified() -> None:
+    kinds = {kind_of(name) for name in ALL_EVENTS}
+    assert sorted(kinds - KINDS.keys()) == [], "classify these folders in KINDS"
+    assert sorted(set(EXCEPTIONS) - set(ALL_EVENTS)) == []  # no stale exception
+
+
+def test_every_fixture_is_attributed() -> None:
+    """SOURCES.md names every fixture file: where it comes from and under which licence."""
+    sources = (EVENTS / "SOURCES.md").read_text(encoding="utf-8")
+    assert [name for name in ALL_EVENTS if f"`{name}`" not in sources] == []
+
+
+def test_the_shared_corpus_is_copied_whole() -> None:
+    """Where the project's shared event corpus is at hand, every file of it is a fixture."""
+    shared = (
+        sorted(path.relative_to(SHARED_EVENTS).as_posix() for path in SHARED_EVENTS.rglob("*"))
+        if SHARED_EVENTS.is_dir()
+        else []
+    )
+    missing = [
+        name
+        for name in shared
+        if (SHARED_EVENTS / name).is_file()
+        and (
+            not (EVENTS / name).is_file()
+            # SOURCES.md grows by what was added here; every other file is a byte-exact copy.
+            or not (EVENTS / name).read_bytes().startswith((SHARED_EVENTS / name).read_bytes())
+            or (
+                name != "SOURCES.md"
+                and (EVENTS / name).stat().st_size != (SHARED_EVENTS / name).stat().st_size
+            )
+        )
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", ALL_EVENTS)
+def test_corpus_event_outcome(name: str, make_handler: MakeHandler) -> None:
+    """Every event is served by the source its folder names, or passed through, or rejected."""
+    expected = expected_outcome(name)
     event = load_event(name)
-    with pytest.raises(UnsupportedEvent) as info:
-        handler(event, Context())
-    message = str(info.value)
-    assert "Supported sources" in message
-    if isinstance(event, dict) and event:
-        assert sorted(event)[0] in message
-    assert app.scopes == []
-    # The environment survives: the next HTTP event is served on the same lifespan.
-    good = load_event("powertools/apigw-http-v2/apiGatewayProxyV2Event_GET.json")
-    assert handler(good, Context())["statusCode"] == 200
+    app = Recorder(headers=[(b"content-type", b"application/json")], body=b'{"ok": true}')
+    handler = make_handler(app)
+    if expected == NOT_HTTP:
+        with pytest.raises(UnsupportedEvent) as info:
+            handler(event, Context())
+        assert "Supported sources" in str(info.value)
+        assert sorted(event)[0] in str(info.value)
+        assert app.scopes == []
+        # With pass_through_path the same event reaches the app as JSON, and its JSON answer
+        # is the Lambda result.
+        passing = make_handler(app, pass_through_path="/events")
+        assert passing(event, Context()) == {"ok": True}
+        assert (app.scope["method"], app.scope["path"]) == ("POST", "/events")
+        assert json.loads(app.bodies[-1]) == event
+        return
+    assert isinstance(expected, type)
+    assert type(handler._sources.detect(event, Context())) is expected
+    result = handler(event, Context())
+    if expected is ALB:
+        assert set(result) == {
+            "statusCode",
+            "statusDescription",
+            "multiValueHeaders" if "multiValueHeaders" in event else "headers",
+            "body",
+            "isBase64Encoded",
+        }
+    elif expected is APIGatewayV2:
+        assert set(result) == RESULT_KEYS[expected] - {"cookies"}  # no cookies: no key
+    else:
+        assert set(result) == RESULT_KEYS[expected]
+    status = result.get("statusCode") or result.get("status") or result["response"]
+    if len(app.scopes) == 0:
+        # A body flagged base64 that is not: answered 400 without calling the app.
+        assert expected_body(event) is None
+        assert str(status) == "400"
+    else:
+        assert app.scope["aws.event"] is event
+        assert status in (200, "200") or status["httpStatusCode"] == 200
+
+
+SAM_GENERATED = [
+    name
+    for name in ALL_EVENTS
+    if name.startswith("sam-cli-generated/") and expected_outcome(name) != NOT_HTTP
+]
+
+
+@pytest.mark.parametrize("name", SAM_GENERATED)
+def test_sam_cli_generated_events_are_served(name: str, make_handler: MakeHandler) -> None:
+    """What `sam local generate-event` produces for API Gateway, ALB and CloudFront works."""
+    app = Recorder()
+    result = make_handler(app)(load_event(name), Context())
+    assert str(result.get("statusCode") or result.get("status")) == "200"
+    assert result["body"] == "ok"
+    assert len(app.scopes) == 1

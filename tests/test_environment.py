@@ -172,7 +172,11 @@ class TestDeadlineGuard:
         assert invoke(handler, Context(remaining_ms=100))["statusCode"] == 504
 
     @pytest.mark.parametrize(
-        "context", [pytest.param(object(), id="no-method"), pytest.param(None, id="default")]
+        "context",
+        [
+            pytest.param(object(), id="context-without-the-method"),
+            pytest.param(None, id="timeout_margin-None"),
+        ],
     )
     def test_guard_off(self, backend: str, make_handler: MakeHandler, context: Any) -> None:
         app = SlowApp(0.05, listen=True)
@@ -276,6 +280,22 @@ class TestExtension:
         make_handler(Recorder())
         assert not process.extension_tried
         assert not process.signal_installed
+
+    def test_outside_lambda_no_http_client_is_even_imported(self) -> None:
+        # The Runtime API client loads inside Lambda only: cold starts elsewhere stay light.
+        code = (
+            "import sys\n"
+            "from mangum_like import Mangum\n"
+            "async def app(scope, receive, send): pass\n"
+            "Mangum(app, lifespan='off')\n"
+            "assert 'http.client' not in sys.modules, 'http.client'\n"
+            "assert 'mangum_like._rapi' not in sys.modules, '_rapi'\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, timeout=30, check=False, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
 
     def test_off(
         self, process: _Process, emulator: RuntimeAPIEmulator, make_handler: MakeHandler

@@ -27,6 +27,7 @@ def test_every_exception_shares_one_base() -> None:
             assert issubclass(value, mangum_like.MangumLikeError)
     assert issubclass(mangum_like.LifespanUnsupported, mangum_like.LifespanFailure)
     assert issubclass(_exceptions.InvalidRequest, mangum_like.MangumLikeError)
+    assert issubclass(mangum_like.PassThroughFailed, mangum_like.MangumLikeError)
 
 
 def test_version() -> None:

@@ -376,7 +376,6 @@ class TestStarletteResponses:
         assert result == {
             "statusCode": 200,
             "headers": {"content-type": "text/plain; charset=utf-8"},
-            "cookies": [],
             "body": "".join(f"line {number}\n" for number in range(5)),
             "isBase64Encoded": False,
         }
@@ -393,7 +392,6 @@ class TestStarletteResponses:
         assert result == {
             "statusCode": 200,
             "headers": {"content-length": str(len(body)), "content-type": "application/json"},
-            "cookies": [],
             "body": body,
             "isBase64Encoded": False,
         }
@@ -410,7 +408,6 @@ class TestStarletteResponses:
         assert result == {
             "statusCode": 204,
             "headers": {},
-            "cookies": [],
             "body": "",
             "isBase64Encoded": False,
         }
@@ -426,7 +423,6 @@ class TestStarletteResponses:
         assert result == {
             "statusCode": 302,
             "headers": {"content-length": "0", "location": "https://example.com/elsewhere?a=1"},
-            "cookies": [],
             "body": "",
             "isBase64Encoded": False,
         }

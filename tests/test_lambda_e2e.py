@@ -179,6 +179,9 @@ def test_snap_start_runs_startup_after_the_restore() -> None:
         # The snapshot is taken now: no lifespan has run, no connection is open in it.
         assert lines(emulator) == []
         emulator.restore()
+        # The runtime hooks run right after the restore, before the runtime asks for work.
+        emulator.wait_init(30)
+        assert lines(emulator) == ["startup"]
         result = ok(emulator.invoke(http_event("/count")), emulator)
         assert json.loads(result["body"])["served"] == 1
         assert lines(emulator) == ["startup"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+import mangum_like._adapter
 from mangum_like import Mangum, UnsupportedEvent
 from mangum_like._types import Scope
 
@@ -528,3 +530,103 @@ class TestCustomHandlers:
         assert app.scope["method"] == "PUT"
         # Events the custom handler does not claim go to the built-in sources.
         assert handler(load_event(HTTP_API), Context())["statusCode"] == 200
+
+
+class TestMangumCompatibility:
+    """Shapes and behaviours that Mangum 0.22's own test suite expects."""
+
+    def test_declared_version_1_decides_over_an_http_context(
+        self, make_handler: MakeHandler
+    ) -> None:
+        event = load_event(REST_REF)  # "version": "1.0"
+        event["requestContext"]["http"] = {"method": "DELETE", "path": "/other"}
+        _, result = serve(make_handler, event)
+        assert "multiValueHeaders" in result  # the REST / payload 1.0 result shape
+        assert result["statusCode"] == 200
+
+    def test_version_2_with_an_http_context_stays_v2(self, make_handler: MakeHandler) -> None:
+        event = load_event(HTTP_API, httpMethod="GET", path="/x")
+        scope, result = serve(make_handler, event)
+        assert "multiValueHeaders" not in result
+        assert scope["path"] == event["rawPath"]
+
+    @pytest.mark.parametrize("name", [HTTP_API, FUNCTION_URL])
+    def test_no_cookies_key_without_cookies(self, make_handler: MakeHandler, name: str) -> None:
+        _, result = serve(make_handler, load_event(name))
+        assert result == {
+            "statusCode": 200,
+            "headers": {"content-type": "text/plain"},
+            "body": "ok",
+            "isBase64Encoded": False,
+        }
+
+
+class TestAccessLog:
+    def test_one_info_line_per_request(
+        self, make_handler: MakeHandler, caplog: pytest.LogCaptureFixture, backend: str
+    ) -> None:
+        handler = make_handler(Recorder(status=201), backend=backend)
+        with caplog.at_level(logging.INFO, logger="mangum_like.http"):
+            handler(load_event(HTTP_API), Context())
+            handler(load_event(REST, httpMethod="post"), Context())
+        lines = [r for r in caplog.records if r.name == "mangum_like.http"]
+        assert [r.levelno for r in lines] == [logging.INFO, logging.INFO]
+        assert re.fullmatch(r"GET /my/path 201 \d+\.\dms", lines[0].getMessage())
+        assert re.fullmatch(r"POST /Prod/todos 201 \d+\.\dms", lines[1].getMessage())
+
+    def test_the_status_answered_is_logged(
+        self, make_handler: MakeHandler, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        app = Recorder(
+            headers=[(b"content-type", b"application/octet-stream")], body=b"\0" * 5_000_000
+        )
+        with caplog.at_level(logging.INFO, logger="mangum_like.http"):
+            make_handler(app)(load_event(HTTP_API), Context())
+        line = next(r for r in caplog.records if r.name == "mangum_like.http")
+        assert " 502 " in line.getMessage()
+
+    def test_nothing_built_below_info(
+        self, make_handler: MakeHandler, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[str] = []
+
+        def perf_counter() -> float:
+            calls.append("timed")
+            return 0.0
+
+        monkeypatch.setattr(mangum_like._adapter, "perf_counter", perf_counter)
+        access = logging.getLogger("mangum_like.http")
+        monkeypatch.setattr(access, "info", lambda *args: calls.append("logged"))
+        handler = make_handler(Recorder())
+        handler(load_event(HTTP_API), Context())  # the default level: WARNING
+        assert calls == []
+        access.setLevel(logging.INFO)
+        try:
+            handler(load_event(HTTP_API), Context())
+        finally:
+            access.setLevel(logging.NOTSET)
+        assert calls == ["timed", "timed", "logged"]
+
+    def test_config_carries_mangums_default_text_types(self, make_handler: MakeHandler) -> None:
+        """Handlers written for Mangum pick text or base64 with config["text_mime_types"]."""
+        seen: list[Any] = []
+
+        class Spy(MangumStyleHandler):
+            @classmethod
+            def infer(cls, event: Any, context: Any, config: Any) -> bool:
+                seen.append(config["text_mime_types"])
+                return False
+
+        handler = make_handler(Recorder(), custom_handlers=[Spy], text_mime_types=["x/y"])
+        handler(load_event(HTTP_API), Context())
+        assert seen == [
+            [
+                "text/",
+                "application/json",
+                "application/javascript",
+                "application/xml",
+                "application/vnd.api+json",
+                "application/vnd.oai.openapi",
+                "x/y",
+            ]
+        ]

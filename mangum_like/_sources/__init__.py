@@ -9,12 +9,17 @@ from .._exceptions import UnsupportedEvent
 from ._alb import ALB
 from ._apigateway import APIGatewayV1, APIGatewayV2
 from ._base import SourceConfig
+from ._bedrock import BedrockAgent
+from ._edge import LambdaEdge
+from ._lattice import LatticeV1, LatticeV2
+from ._passthrough import PassThrough
 
 __all__ = ["SourceConfig", "Sources"]
 
 SUPPORTED = (
     "API Gateway REST API and HTTP API payload 1.0, HTTP API payload 2.0, "
-    "Lambda Function URL, Application Load Balancer"
+    "Lambda Function URL, Application Load Balancer, Lambda@Edge viewer and origin requests, "
+    "VPC Lattice v1 and v2, Amazon Bedrock agent action groups (OpenAPI schema)"
 )
 
 if TYPE_CHECKING:
@@ -63,21 +68,42 @@ class Sources:
     """Tells which source an event comes from: custom handlers first, then by structure.
 
     The checks are a few key lookups, ordered so that lookalikes never pass: ALB and API
-    Gateway authorizer and WebSocket events also carry ``httpMethod`` and ``path``.
+    Gateway authorizer and WebSocket events also carry ``httpMethod`` and ``path``; Lambda
+    authorizers for HTTP APIs share the 2.0 shape; VPC Lattice v2 declares ``version: "2.0"``
+    like HTTP API payload 2.0 but has no ``requestContext.http``; SQS, SNS and S3 events also
+    carry ``Records``, but not ``cf``.
     """
 
-    __slots__ = ("alb", "custom", "v1", "v2")
+    __slots__ = (
+        "alb",
+        "bedrock",
+        "custom",
+        "edge",
+        "lattice_v1",
+        "lattice_v2",
+        "pass_through",
+        "v1",
+        "v2",
+    )
 
     def __init__(
         self,
         config: SourceConfig,
         custom_handlers: Sequence[Any],
         lambda_config: LambdaConfig,
+        pass_through_path: str | None = None,
     ) -> None:
         self.custom = tuple(CustomSource(cls, lambda_config) for cls in custom_handlers)
         self.v1 = APIGatewayV1(config)
         self.v2 = APIGatewayV2(config)
         self.alb = ALB(config)
+        self.edge = LambdaEdge(config)
+        self.lattice_v1 = LatticeV1(config)
+        self.lattice_v2 = LatticeV2(config)
+        self.bedrock = BedrockAgent(config)
+        self.pass_through = (
+            PassThrough(config, pass_through_path) if pass_through_path is not None else None
+        )
 
     def detect(self, event: Any, context: LambdaContext) -> EventSource:
         for custom in self.custom:
@@ -90,15 +116,40 @@ class Sources:
                     return self.alb
                 if "http" in request_context:
                     # Lambda authorizers for HTTP APIs share the 2.0 shape but name a route.
-                    if "routeArn" not in event:
+                    # The declared payload version decides: a 1.0 event may carry "http" too.
+                    if "routeArn" not in event and event.get("version") != "1.0":
                         return self.v2
                 elif "eventType" in request_context:
-                    pass  # WebSocket API: CONNECT / MESSAGE / DISCONNECT
-                elif "httpMethod" in event and "path" in event and "methodArn" not in event:
+                    return self.unsupported(event)  # WebSocket API: CONNECT / MESSAGE / ...
+                elif "targetGroupArn" in request_context or "serviceNetworkArn" in request_context:
+                    if "method" in event:
+                        return self.lattice_v2
+                    return self.unsupported(event)
+                if "httpMethod" in event and "path" in event and "methodArn" not in event:
                     return self.v1
             elif "httpMethod" in event and "path" in event and "methodArn" not in event:
                 return self.v1
+            elif "raw_path" in event and "method" in event:
+                return self.lattice_v1
+            elif "apiPath" in event and "messageVersion" in event and "agent" in event:
+                return self.bedrock  # action groups defined by a function have no apiPath
+            elif "Records" in event and _edge_request(event):
+                return self.edge
+        return self.unsupported(event)
+
+    def unsupported(self, event: Any) -> EventSource:
+        if self.pass_through is not None:
+            return self.pass_through
         raise unsupported(event)
+
+
+def _edge_request(event: dict[str, Any]) -> bool:
+    """A CloudFront viewer- or origin-request event; response triggers also carry the request."""
+    records = event["Records"]
+    if records.__class__ is not list or not records or records[0].__class__ is not dict:
+        return False
+    cf = records[0].get("cf")
+    return cf.__class__ is dict and cf.get("request").__class__ is dict and "response" not in cf
 
 
 def unsupported(event: Any) -> UnsupportedEvent:
@@ -110,5 +161,6 @@ def unsupported(event: Any) -> UnsupportedEvent:
         what = f"an event of type {type(event).__name__}"
     return UnsupportedEvent(
         f"mangum_like cannot tell which HTTP source sent {what}. Supported sources: "
-        f"{SUPPORTED}. Pass custom_handlers=[...] to handle other events."
+        f"{SUPPORTED}. Pass pass_through_path='/events' to POST other events to the app as "
+        "JSON, or custom_handlers=[...] to map them yourself."
     )

@@ -244,7 +244,7 @@ class APIGatewayV2:
     ) -> LambdaResult:
         grouped = group_headers(headers, self.config)
         text, is_base64 = encode_body(body, grouped, self.config)
-        cookies = grouped.pop("set-cookie", [])
+        cookies = grouped.pop("set-cookie", None)
         result: LambdaResult = {
             "statusCode": status,
             # Payload 2.0 takes one value a name: repeats are comma-joined (RFC 9110 5.3),
@@ -253,10 +253,11 @@ class APIGatewayV2:
                 name: values[0] if len(values) == 1 else ",".join(values)
                 for name, values in grouped.items()
             },
-            "cookies": cookies,
-            "body": text,
-            "isBase64Encoded": is_base64,
         }
+        if cookies:  # Mangum's shape: no "cookies" key when there are none
+            result["cookies"] = cookies
+        result["body"] = text
+        result["isBase64Encoded"] = is_base64
         check_size(result, text, is_base64)
         return result
 

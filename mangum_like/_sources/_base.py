@@ -168,6 +168,21 @@ def add_multi_value_headers(
         add_headers(out, found, {k: v for k, v in single.items() if k.lower() not in seen})
 
 
+def add_header_pairs(out: Headers, found: dict[str, str], pairs: Iterable[tuple[str, Any]]) -> None:
+    """Append ``(name, value)`` pairs, as sources that list every value of a name give them."""
+    names = _NAMES
+    for name, value in pairs:
+        entry = names.get(name) or _name(name)
+        if value.__class__ is not str:
+            value = header_text(value)
+        try:
+            out.append((entry[0], value.encode("latin-1")))
+        except UnicodeEncodeError:
+            out.append((entry[0], value.encode("utf-8")))
+        if entry[1] is not None:
+            found[entry[1]] = value
+
+
 def event_headers(event: LambdaEvent) -> tuple[Headers, dict[str, str]]:
     """The ASGI headers of a REST or ALB event, and the values the scope needs by name."""
     headers: Headers = []
@@ -347,11 +362,13 @@ def reason(status: int) -> str:
 
 
 class ResultTooLarge(Exception):
-    """Internal: the mapped result would exceed Lambda's payload limit."""
+    """Internal: the mapped result would exceed the payload limit of ``where``."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, limit: int = MAX_RESULT_BYTES, where: str = "AWS Lambda") -> None:
         super().__init__(size)
         self.size = size
+        self.limit = limit
+        self.where = where
 
 
 def check_size(result: LambdaResult, body_text: str, is_base64: bool) -> None:

@@ -1,0 +1,1 @@
+"""The flagship example's stack in the AWS CDK (Python)."""

@@ -1,0 +1,1 @@
+"""A small Litestar app on Lambda: a lifespan, a cookie, a JSON body."""

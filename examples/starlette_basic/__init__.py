@@ -1,0 +1,1 @@
+"""A small Starlette app on Lambda: lifespan state, a cookie, a JSON body."""
