@@ -301,7 +301,9 @@ def to_json(result: Any, ensure_ascii: bool) -> str:
     The official client uses simplejson with its default separators (``", "``, ``": "``),
     ``allow_nan=True`` and Decimal written as its own digits (``1.10``, not ``1.1``), NaN
     Decimals as ``NaN``. The standard library's encoder gives the same text for every JSON type;
-    Decimals are written through placeholders replaced afterwards.
+    Decimals are written through placeholders replaced afterwards. One difference is left: a
+    namedtuple, which simplejson writes as an object, is written as a list here (the standard
+    library encodes tuples itself, without asking ``default``).
     """
     decimals: list[str] = []
 
