@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -10,14 +11,27 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._environment import PROCESS, Environment
-from ._exceptions import ConfigurationError, InvalidRequest, PassThroughFailed
-from ._http import HTTPCycle, error_response
+from ._exceptions import (
+    ConfigurationError,
+    InvalidRequest,
+    PassThroughFailed,
+    UnexpectedMessage,
+)
+from ._http import HTTPCycle, StreamingHTTPCycle, error_response
 from ._runtime import make_runtime
 from ._sources import SourceConfig, Sources
 from ._sources._base import ResultTooLarge
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, EventSource, LambdaConfig, LambdaContext, LambdaResult
+    from ._types import (
+        ASGIApp,
+        EventSource,
+        Headers,
+        LambdaConfig,
+        LambdaContext,
+        LambdaResult,
+        ResponseStream,
+    )
 
 logger = logging.getLogger("mangum_like")
 # One INFO line per request, "GET /path 200 1.2ms", as Mangum logs "GET /path 200".
@@ -312,3 +326,141 @@ class Mangum:
         source: EventSource, event: Any, context: LambdaContext, status: int, text: str
     ) -> LambdaResult:
         return source.response(event, context, *error_response(status, text))
+
+    # -- response streaming -----------------------------------------------------------------------
+
+    def stream(
+        self, event: Any, context: LambdaContext, stream: ResponseStream
+    ) -> LambdaResult | None:
+        """Handle one invocation, writing the response to ``stream`` as the app sends it.
+
+        For Lambda response streaming (Function URL ``RESPONSE_STREAM``, API Gateway response
+        transfer mode ``STREAM``): the source's prelude goes out at ``http.response.start``,
+        then each body chunk at once. Returns ``None`` once the response went to ``stream``;
+        for an event of a source that cannot stream (ALB, custom handlers), the buffered
+        result, exactly as ``handler(event, context)`` gives it.
+        """
+        environment = self._environment
+        if not environment.started:
+            environment.startup(invocation=True)
+        source = self._sources.detect(event, context)
+        prelude = getattr(source, "stream_prelude", None)
+        if prelude is None:
+            return self(event, context)
+        # The access line costs nothing unless INFO is enabled for it (checked once).
+        timed = access_logger.isEnabledFor(_INFO)
+        start = perf_counter() if timed else 0.0
+        try:
+            scope, body = source.request(event, context)
+        except InvalidRequest as exc:
+            logger.warning("Bad request from %s: %s; answering 400", source.name, exc)
+            _stream_error(stream, prelude, event, context, 400, f"Bad Request: {exc}")
+            return None
+        except Exception:
+            logger.exception("Malformed %s event; answering 400", source.name)
+            _stream_error(stream, prelude, event, context, 400, "Bad Request: malformed event")
+            return None
+        scope["state"] = environment.state.copy()
+
+        def head(status: int, headers: Headers) -> bytes:
+            return _prelude_bytes(prelude(event, context, status, headers))
+
+        cycle = StreamingHTTPCycle(body, stream, head, scope.get("method") == "HEAD")
+        margin = self.timeout_margin
+        budget = None
+        if margin is not None:
+            with contextlib.suppress(AttributeError):  # a context without it: no guard
+                budget = max(context.get_remaining_time_in_millis() / 1000 - margin, 0.0)
+        environment.current = cycle
+        try:
+            environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
+        except Exception as exc:
+            if cycle.complete or cycle.write_failed:
+                logger.exception(
+                    "The app raised after %s the response to %s %s",
+                    "losing" if cycle.write_failed else "completing",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+            elif cycle.started:
+                logger.exception(
+                    "The app raised while streaming the response to %s %s; ending the stream "
+                    "as failed",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+                _fail(stream, exc)
+            else:
+                logger.exception(
+                    "The app raised before starting the response to %s %s; answering 500",
+                    scope.get("method"),
+                    scope.get("path"),
+                )
+                _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
+        else:
+            if cycle.complete or cycle.write_failed:
+                pass  # done, or the client is gone and that was logged
+            elif cycle.expired:
+                self._timed_out(scope, context, budget)
+                if cycle.started:
+                    _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
+                else:
+                    cycle.status = 504
+                    _stream_error(stream, prelude, event, context, 504, "Gateway Timeout")
+            else:
+                logger.error(
+                    "The app returned without completing a response to %s %s; %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    "ending the stream as failed" if cycle.started else "answering 500",
+                )
+                if cycle.started:
+                    _fail(stream, UnexpectedMessage("the app returned before completing it"))
+                else:
+                    _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
+        finally:
+            environment.current = None
+            if timed:
+                access_logger.info(
+                    "%s %s %d %.1fms (streamed)",
+                    scope.get("method"),
+                    scope.get("path"),
+                    cycle.status,
+                    (perf_counter() - start) * 1000,
+                )
+            if environment.terminating is not None:
+                PROCESS.terminate(*environment.terminating)
+        return None
+
+
+def _stream_error(
+    stream: ResponseStream,
+    prelude: Any,
+    event: Any,
+    context: LambdaContext,
+    status: int,
+    text: str,
+) -> None:
+    status, headers, body = error_response(status, text)
+    try:
+        stream.start(_prelude_bytes(prelude(event, context, status, headers)))
+        stream.write(body)
+        stream.end()
+    except OSError as exc:
+        logger.warning("The response stream was lost (%s)", exc)
+
+
+def _prelude_bytes(metadata: dict[str, Any]) -> bytes:
+    # application/vnd.awslambda.http-integration-response: the JSON metadata, then 8 NUL bytes
+    # ("Lambda proxy integration format for response streaming", API Gateway developer guide).
+    # JSON escapes every NUL inside strings, so the delimiter cannot occur in the metadata.
+    import json
+
+    return json.dumps(metadata, separators=(",", ":")).encode("utf-8") + b"\0" * 8
+
+
+def _fail(stream: ResponseStream, error: BaseException) -> None:
+    try:
+        stream.fail(error)
+    except OSError as exc:
+        logger.warning("The response stream was lost (%s)", exc)

@@ -7,12 +7,13 @@ whole body at once); ``http.disconnect`` follows once the response is complete.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import UnexpectedMessage
 
 if TYPE_CHECKING:
-    from ._types import Headers, Message, Scope
+    from ._types import Headers, Message, ResponseStream, Scope
 
 logger = logging.getLogger("mangum_like")
 
@@ -123,3 +124,84 @@ def _new_event() -> Any:
 
 def error_response(status: int, text: str) -> tuple[int, Headers, bytes]:
     return status, list(_PLAIN), text.encode("utf-8")
+
+
+class StreamingHTTPCycle(HTTPCycle):
+    """The receive/send pair of one request whose response is written out as the app sends it.
+
+    Used for Lambda response streaming: ``http.response.start`` writes the source's prelude, and
+    every ``http.response.body`` chunk goes to the stream at once, so nothing of the body is
+    held here (memory stays flat whatever the body's size). When a write fails the client is
+    gone: later messages are discarded (ASGI HTTP spec 2.3) and ``receive()`` reports
+    ``http.disconnect``, so the app stops producing.
+    """
+
+    __slots__ = ("head", "head_only", "stream", "write_failed")
+
+    def __init__(
+        self,
+        body: bytes,
+        stream: ResponseStream,
+        head: Callable[[int, Headers], bytes],
+        head_only: bool = False,
+    ) -> None:
+        super().__init__(body)
+        self.stream = stream
+        self.head = head
+        self.head_only = head_only  # HEAD: the prelude goes out, the body never does
+        self.write_failed = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the prelude has gone out: from then on a failure can only end the stream."""
+        return self.state != _REQUEST
+
+    async def receive(self) -> Message:
+        body = self.body
+        if body is not None:
+            self.body = None
+            return {"type": "http.request", "body": body, "more_body": False}
+        if self.state != _COMPLETE and not self.expired and not self.write_failed:
+            if self.done is None:
+                self.done = _new_event()
+            await self.done.wait()
+        return dict(_DISCONNECT)
+
+    async def send(self, message: Message) -> None:
+        if self.write_failed:
+            return
+        kind = message.get("type")
+        state = self.state
+        if kind == "http.response.body" and state == _STREAMING:
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
+            try:
+                if chunk and not self.head_only:
+                    self.stream.write(chunk)
+                if not more:
+                    self.state = _COMPLETE
+                    self.stream.end()
+            except OSError as exc:
+                self._lost(exc)
+                return
+            if not more and self.done is not None:
+                self.done.set()
+        elif kind == "http.response.start" and state == _REQUEST:
+            status = self.status = int(message["status"])
+            prelude = self.head(status, list(message.get("headers", ())))
+            self.state = _STREAMING
+            try:
+                self.stream.start(prelude)
+            except OSError as exc:
+                self._lost(exc)
+        elif state == _COMPLETE:
+            raise UnexpectedMessage(f"the app sent {kind!r} after the response was complete")
+        else:
+            expected = "http.response.start" if state == _REQUEST else "http.response.body"
+            raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
+
+    def _lost(self, exc: OSError) -> None:
+        logger.warning("The response stream was lost (%s); the app sees a disconnect", exc)
+        self.write_failed = True
+        if self.done is not None:
+            self.done.set()

@@ -184,6 +184,26 @@ class EventSource(Protocol):
         ...
 
 
+class ResponseStream(Protocol):
+    """Where a streamed response goes (Lambda response streaming); writes raise ``OSError``."""
+
+    def start(self, prelude: bytes) -> None:
+        """Open the response with the source's prelude (status and headers)."""
+        ...
+
+    def write(self, chunk: bytes) -> None:
+        """Send one body chunk now."""
+        ...
+
+    def end(self) -> None:
+        """Complete the response."""
+        ...
+
+    def fail(self, error: BaseException) -> None:
+        """End the response as failed (after ``start``: the client sees a cut-off body)."""
+        ...
+
+
 class Runtime(Protocol):
     """Runs coroutines on the environment's one loop."""
 

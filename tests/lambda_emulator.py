@@ -33,10 +33,12 @@ lifecycle"):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -69,6 +71,9 @@ class Invocation:
     headers: dict[str, str] = field(default_factory=dict)  # what the runtime sent with its answer
     chunks: list[tuple[float, bytes]] = field(default_factory=list)  # (monotonic time, bytes)
     trailers: dict[str, str] = field(default_factory=dict)
+    # Streaming: close the connection once this many body bytes arrived, as a client that goes
+    # away does (the invocation then ends with kind "cut").
+    cut_after: int | None = None
     sent_at: float | None = None  # monotonic time the runtime received the event
     answered_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -196,6 +201,7 @@ class RuntimeAPIEmulator:
         trace_id: str = DEFAULT_TRACE,
         client_context: Any = None,
         identity: Any = None,
+        cut_after: int | None = None,
     ) -> Invocation:
         """Queue ``event`` for the runtime's next ``invocation/next``; does not wait."""
         request_id = request_id or str(uuid.uuid4())
@@ -210,7 +216,7 @@ class RuntimeAPIEmulator:
             headers["Lambda-Runtime-Client-Context"] = json.dumps(client_context)
         if identity is not None:
             headers["Lambda-Runtime-Cognito-Identity"] = json.dumps(identity)
-        invocation = Invocation(request_id, body, headers, timeout_ms)
+        invocation = Invocation(request_id, body, headers, timeout_ms, cut_after=cut_after)
         with self._lock:
             self.invocations[request_id] = invocation
         self._pending.put(invocation)
@@ -404,6 +410,12 @@ class RuntimeAPIEmulator:
         return None
 
 
+class _StreamCut(Exception):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(len(data))
+        self.data = data
+
+
 def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1: the runtime clients keep their connection, and curl (awslambdaric's C
@@ -455,6 +467,9 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
                 if invocation is not None:
                     invocation.chunks.append((time.monotonic(), chunk))
                 data += chunk
+                cut_after = invocation.cut_after if invocation is not None else None
+                if cut_after is not None and len(data) >= cut_after:
+                    raise _StreamCut(bytes(data))
                 self.rfile.readline(3)  # the CRLF after the chunk's data
             while True:  # trailer section, then an empty line
                 line = self.rfile.readline(65537)
@@ -529,11 +544,23 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
                     )
                     return
                 invocation.headers = self._headers()
-                invocation.body = self._read_body(invocation)
+                try:
+                    invocation.body = self._read_body(invocation)
+                except _StreamCut as cut:
+                    invocation.body = cut.data
+                    invocation.kind = "cut"
+                    invocation.answered_at = time.monotonic()
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    invocation.done.set()
+                    return
                 invocation.kind = kind
                 invocation.answered_at = time.monotonic()
-                self._answer(202, {"status": "OK"})
+                # Answered from now on, before the runtime hears so: a second answer it sends
+                # straight after is refused, as Lambda refuses it.
                 invocation.done.set()
+                self._answer(202, {"status": "OK"})
             elif path == f"{RUNTIME}/init/error":
                 emulator.init_errors.append(InitError(self._headers(), self._read_body()))
                 self._answer(202, {"status": "OK"})

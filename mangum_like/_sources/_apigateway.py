@@ -159,6 +159,20 @@ class APIGatewayV1:
         check_size(result, text, is_base64)
         return result
 
+    def stream_prelude(
+        self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
+    ) -> dict[str, Any]:
+        """The metadata of a streamed response (REST API response transfer mode STREAM):
+        names with one value in ``headers``, repeated ones in ``multiValueHeaders``."""
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, values in group_headers(headers, self.config).items():
+            if len(values) == 1:
+                single[name] = values[0]
+            else:
+                multi[name] = values
+        return {"statusCode": status, "headers": single, "multiValueHeaders": multi}
+
 
 class APIGatewayV2:
     """HTTP API payload format 2.0 and Lambda Function URLs (same event and result format)."""
@@ -246,3 +260,19 @@ class APIGatewayV2:
         result["isBase64Encoded"] = is_base64
         check_size(result, text, is_base64)
         return result
+
+    def stream_prelude(
+        self, event: LambdaEvent, context: LambdaContext, status: int, headers: Headers
+    ) -> dict[str, Any]:
+        """The metadata of a streamed response (Function URL in RESPONSE_STREAM mode): repeated
+        names comma-joined, every Set-Cookie in ``cookies``, as in a buffered result."""
+        grouped = group_headers(headers, self.config)
+        cookies = grouped.pop("set-cookie", [])
+        return {
+            "statusCode": status,
+            "headers": {
+                name: values[0] if len(values) == 1 else ",".join(values)
+                for name, values in grouped.items()
+            },
+            "cookies": cookies,
+        }
