@@ -68,7 +68,7 @@ class CLIError(Exception):
 def import_target(spec: str) -> Any:
     """The object an import string names: ``package.module:attr`` or ``package.module.attr``.
 
-    The current directory comes first on ``sys.path``, as with ``python -m`` and uvicorn.
+    The current directory comes first on ``sys.path``, as with ``python -m``.
     """
     module_name, sep, attrs = spec.partition(":")
     if not sep:

@@ -9,8 +9,7 @@ per-invocation path:
   the restore under SnapStart, never before the snapshot;
 - lifespan shutdown, once, whichever comes first: SIGTERM, interpreter exit, ``shutdown()``,
   leaving ``with``;
-- the no-op internal extension without which Lambda sends no SIGTERM (the AWS Rust runtime's
-  ``spawn_graceful_shutdown_handler`` does the same), and the SIGTERM handler;
+- the no-op internal extension without which Lambda sends no SIGTERM, and the SIGTERM handler;
 - the quiet release of a handler that is dropped without ``shutdown()``.
 """
 
