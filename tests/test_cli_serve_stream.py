@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from examples.sse_streaming.app import handler as sse_handler
 from mangum_like import Mangum
 from mangum_like._cli import STREAMED, DevServer, Function, StreamedResponse, main
 from mangum_like._types import Receive, Scope, Send
@@ -191,6 +192,35 @@ class TestStreamedResponses:
         assert b"\r\n\r\n5\r\nfirst\r\n" in received
         assert app.after_first == ["http.disconnect"]
         assert status == 201
+
+
+class TestSSEExample:
+    """examples/sse_streaming (FastAPI's StreamingResponse) served as a streaming function URL."""
+
+    def test_tokens_arrive_one_by_one(self) -> None:
+        with serving(sse_handler, "url", invoke_mode=STREAM) as client:
+            got = read_streamed(client.port, "/tokens?prompt=one+two+three+four&interval=0.25")
+        assert (got.status, got.complete) == (200, True)
+        assert header(got, "content-type") == ["text/event-stream; charset=utf-8"]
+        tokens = [json.loads(data.split(b"data: ")[1]) for _, data in got.chunks]
+        assert tokens == [{"token": t} for t in ("one", "two", "three", "four")] + [{"tokens": 4}]
+        assert got.chunks[3][0] - got.chunks[0][0] >= 0.65
+
+    def test_a_client_that_leaves_ends_the_stream(self) -> None:
+        """Starlette listens for http.disconnect while it streams: it stops the generator when
+        the client goes, and the function is free for the next request at once."""
+        prompt = "+".join(["word"] * 200)  # 200 tokens, 0.1 s apart: 20 s if nobody stopped it
+        with serving(sse_handler, "url", invoke_mode=STREAM) as client:
+            with socket.create_connection(("127.0.0.1", client.port), timeout=10) as sock:
+                sock.sendall(f"GET /tokens?prompt={prompt}&interval=0.1 HTTP/1.1\r\n\r\n".encode())
+                received = sock.recv(65536)
+            started = time.monotonic()
+            status, _, body = client.request("GET", "/tokens?prompt=next&interval=0")
+            elapsed = time.monotonic() - started
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert status == 200
+        assert b'"next"' in body
+        assert elapsed < 3
 
 
 class TestStreamingEdges:
