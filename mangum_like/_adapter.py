@@ -366,6 +366,10 @@ class Mangum:
             return _prelude_bytes(prelude(event, context, status, headers))
 
         cycle = StreamingHTTPCycle(body, stream, head, scope.get("method") == "HEAD")
+        watch = getattr(stream, "watch", None)
+        if watch is not None:  # the stream can tell when its client leaves (mangum-like serve)
+            runtime = environment.runtime
+            watch(lambda: runtime.call_soon_threadsafe(cycle.client_gone))
         margin = self.timeout_margin
         budget = None
         if margin is not None:

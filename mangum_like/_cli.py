@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -46,12 +47,25 @@ from ._local import (
     status_line,
 )
 from ._sources._base import MAX_RESULT_BYTES
+from .runtime import _INVOKE_MODES as INVOKE_MODES
+from .runtime import INVOKE_MODE_ENV
 
 logger = logging.getLogger("mangum_like.cli")
 access_logger = logging.getLogger("mangum_like.cli.access")
 
 # Headers the server frames the response with itself.
 _FRAMING = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
+
+#: The formats whose service can stream a response to the client as the function writes it: a
+#: function URL in RESPONSE_STREAM mode, and API Gateway in response transfer mode STREAM (the
+#: payload 2.0 source streams alike; on AWS only REST APIs take that mode, HTTP APIs buffer).
+STREAMED = ("v2", "url", "v1")
+#: Lambda's quota for a streamed response ("Response streaming for Lambda functions": 200 MB,
+#: against 6 MB for a buffered one).
+MAX_STREAMED_BYTES = 200 * 1024 * 1024
+# The prelude of a streamed response ends with 8 NUL bytes ("Lambda proxy integration format
+# for response streaming", API Gateway developer guide).
+_DELIMITER = b"\0" * 8
 
 
 class CLIError(Exception):
@@ -207,8 +221,17 @@ def invoke(function: Function, payload: str, context: LambdaContext) -> Any:
     try:
         result = function(json.loads(payload), context)
     except Exception as exc:
-        stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-        raise InvocationError(type(exc).__name__, str(exc), stack) from exc
+        raise _failed(exc) from exc
+    return _returned(result)
+
+
+def _failed(exc: Exception) -> InvocationError:
+    stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
+    return InvocationError(type(exc).__name__, str(exc), stack)
+
+
+def _returned(result: Any) -> Any:
+    """The result as Lambda hands it on: through JSON, within the buffered size quota."""
     try:
         encoded = json.dumps(result)
     except (TypeError, ValueError) as exc:
@@ -250,9 +273,15 @@ def _error_response(fmt: str, status: int, message: str) -> Response:
 
 
 class DevServer(ThreadingHTTPServer):
-    """An HTTP server whose requests become Lambda invocations of one handler, one at a time."""
+    """An HTTP server whose requests become Lambda invocations of one handler, one at a time.
+
+    With ``invoke_mode="response_stream"`` the responses of a Mangum handler in a format that
+    can stream (``STREAMED``) go to the client as the app sends them, chunked.
+    """
 
     daemon_threads = True
+    #: Where a streamed response is cut off (Lambda's quota).
+    stream_limit = MAX_STREAMED_BYTES
 
     def __init__(
         self,
@@ -263,11 +292,19 @@ class DevServer(ThreadingHTTPServer):
         port: int = 8000,
         stage: str | None = None,
         timeout: float = 30.0,
+        invoke_mode: str = "buffered",
     ) -> None:
+        if invoke_mode not in INVOKE_MODES:
+            raise ValueError(f"invoke_mode must be one of {INVOKE_MODES}, got {invoke_mode!r}")
         self.function = function
         self.fmt = fmt
         self.stage = stage
         self.function_timeout = timeout
+        #: The handler whose responses stream, or None: buffered mode, a format that cannot
+        #: stream, or a plain handler (which returns its result whole).
+        self.streaming = (
+            function.mangum if invoke_mode == "response_stream" and fmt in STREAMED else None
+        )
         # One Lambda execution environment serves one invocation at a time.
         self.invocation = threading.Lock()
         if ":" in host:
@@ -285,6 +322,45 @@ class DevServer(ThreadingHTTPServer):
 
     def respond(self, request: Request) -> Response:
         """The response to one request: its event through the handler, the result mapped."""
+        payload = self._event(request)
+        if isinstance(payload, Response):
+            return payload
+        with self.invocation:
+            context = LambdaContext.local(self.function_timeout)
+            try:
+                result = invoke(self.function, payload, context)
+            except InvocationError as exc:
+                return self._failed(exc)
+        return self._result(result)
+
+    def stream(self, mangum: Mangum, request: Request, out: StreamedResponse) -> Response | None:
+        """Invoke ``mangum`` (``self.streaming``) for one request, the response streamed to ``out``.
+
+        Returns None once the response went to ``out``, else the response to send as usual:
+        an answer without invocation (413, a stage error), a failure before the response
+        started, or the buffered result of an event the handler answers buffered.
+        """
+        payload = self._event(request)
+        if isinstance(payload, Response):
+            return payload
+        with self.invocation:
+            context = LambdaContext.local(self.function_timeout)
+            try:
+                result = mangum.stream(json.loads(payload), context, out)
+                if result is None:
+                    return None
+                result = _returned(result)
+            except InvocationError as exc:
+                return self._failed(exc)
+            except Exception as exc:
+                if out.started:
+                    out.fail(exc)
+                    return None
+                return self._failed(_failed(exc))
+        return self._result(result)
+
+    def _event(self, request: Request) -> str | Response:
+        """The event for ``request`` as JSON, or the answer the service gives without one."""
         refused = stage_error(self.fmt, self.stage, request.target.partition("?")[0])
         if refused is not None:
             return refused
@@ -300,22 +376,22 @@ class DevServer(ThreadingHTTPServer):
                 MAX_EVENT_BYTES,
             )
             return _error_response(self.fmt, 413, "Request Entity Too Large")
-        with self.invocation:
-            context = LambdaContext.local(self.function_timeout)
-            try:
-                result = invoke(self.function, payload, context)
-            except InvocationError as exc:
-                # CloudFront answers a Lambda@Edge execution error with 503 ("Testing and
-                # debugging Lambda@Edge functions"); API Gateway, ALB and Lattice with 502.
-                status = 503 if self.fmt == "edge" else 502
-                logger.error(
-                    "The function failed (%s: %s); answering %d\n%s",
-                    exc.error_type,
-                    exc,
-                    status,
-                    "".join(exc.stack).rstrip(),
-                )
-                return _error_response(self.fmt, status, "Internal server error")
+        return payload
+
+    def _failed(self, exc: InvocationError) -> Response:
+        # CloudFront answers a Lambda@Edge execution error with 503 ("Testing and debugging
+        # Lambda@Edge functions"); API Gateway, ALB and Lattice with 502.
+        status = 503 if self.fmt == "edge" else 502
+        logger.error(
+            "The function failed (%s: %s); answering %d\n%s",
+            exc.error_type,
+            exc,
+            status,
+            "".join(exc.stack).rstrip(),
+        )
+        return _error_response(self.fmt, status, "Internal server error")
+
+    def _result(self, result: Any) -> Response:
         try:
             return parse_result(self.fmt, result)
         except InvalidResult as exc:
@@ -350,8 +426,36 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 scheme="http",
                 port=self.server.server_address[1],
             )
+            streaming = self.server.streaming
+            if streaming is not None:
+                self._stream(streaming, request, started)
+                return
             response = self.server.respond(request)
         self._finish(response, started)
+
+    def _stream(self, mangum: Mangum, request: Request, started: float) -> None:
+        out = StreamedResponse(self)
+        # A client that stops reading must not hold the loop for ever: a write that cannot
+        # proceed for the function's timeout fails, and the app sees a disconnect.
+        self.connection.settimeout(self.server.function_timeout)
+        try:
+            response = self.server.stream(mangum, request, out)
+        finally:
+            out.unwatch()
+            self.connection.settimeout(self.timeout)
+        if response is not None:
+            self._finish(response, started)
+            return
+        if not out.ended:
+            self.close_connection = True  # cut off, or the client is gone
+        access_logger.info(
+            "%s %s %s %.1fms%s",
+            self.command,
+            self.path,
+            out.status or "-",
+            (time.perf_counter() - started) * 1000,
+            "" if out.ended else " (cut off)",
+        )
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
@@ -439,6 +543,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _write(self, response: Response) -> None:
         head = self.command == "HEAD"
+        framing = []
+        if not head and response.status >= 200 and response.status not in (204, 304):
+            framing.append(("Content-Length", str(len(response.body))))
+        self.write_head(response, framing)
+        if not head and response.body:
+            self.wfile.write(response.body)
+
+    def write_head(self, response: Response, framing: list[tuple[str, str]]) -> None:
+        """The status line and headers of ``response``, framed by ``framing``; a HEAD response
+        keeps the Content-Length the function gave (that of the body a GET would get)."""
+        head = self.command == "HEAD"
         self.send_response_only(response.status, status_line(response.status)[4:] or None)
         names = set()
         for name, value in response.headers:
@@ -457,17 +572,177 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if "date" not in names:
             self.send_header("Date", formatdate(usegmt=True))
-        if not head and response.status >= 200 and response.status not in (204, 304):
-            self.send_header("Content-Length", str(len(response.body)))
+        for name, value in framing:
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if not head and response.body:
-            self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Malformed requests the stdlib answers itself (400, 414, 501).
         logger.warning("%s - %s", self.address_string(), format % args)
+
+
+class StreamedResponse:
+    """A streamed invocation's response, written to the client as the function writes it.
+
+    It plays the service in front of a streaming function: the prelude (the source's status,
+    headers and cookies) becomes the response head, and each body chunk goes out at once as an
+    HTTP/1.1 chunk (RFC 9112 7.1). A failure after the head ends the connection without the last
+    chunk, so that the client sees an incomplete response, as behind Lambda. The body is never
+    held here: memory stays flat whatever its size.
+    """
+
+    __slots__ = (
+        "aborted",
+        "bodyless",
+        "chunked",
+        "ended",
+        "handler",
+        "sent",
+        "sock",
+        "started",
+        "status",
+        "wake",
+        "watcher",
+    )
+
+    def __init__(self, handler: _RequestHandler) -> None:
+        self.handler = handler
+        self.sock: socket.socket = handler.connection
+        # An HTTP/1.0 client knows no chunked coding: its body ends where the connection does.
+        self.chunked = handler.request_version != "HTTP/1.0"
+        self.bodyless = handler.command == "HEAD"
+        self.started = self.ended = self.aborted = False
+        self.status = 0
+        self.sent = 0
+        self.watcher: threading.Thread | None = None
+        self.wake: socket.socket | None = None
+
+    # -- the client going away ------------------------------------------------------------------
+
+    def watch(self, disconnected: Callable[[], None]) -> None:
+        """Call ``disconnected()`` if the client closes the connection before the response ends.
+
+        Called by ``Mangum.stream`` before the app runs. A thread waits for the connection to
+        become readable: the end of the stream (or a reset) means the client left; data means a
+        request pipelined behind this one, after which failed writes tell the rest.
+        """
+        wake, self.wake = socket.socketpair()
+        sock = self.sock
+
+        def wait() -> None:
+            with selectors.DefaultSelector() as selector, wake:
+                selector.register(sock, selectors.EVENT_READ)
+                selector.register(wake, selectors.EVENT_READ)
+                ready = [key.fileobj for key, _ in selector.select()]
+                if wake in ready:
+                    return
+                try:
+                    peeked = sock.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    peeked = b""
+                if not peeked and not self.aborted:  # not the end this side made
+                    disconnected()
+
+        self.watcher = threading.Thread(target=wait, name="mangum_like-serve-watch", daemon=True)
+        self.watcher.start()
+
+    def unwatch(self) -> None:
+        wake, watcher = self.wake, self.watcher
+        if wake is None or watcher is None:
+            return
+        with contextlib.suppress(OSError):
+            wake.send(b"\0")
+        watcher.join()
+        wake.close()
+
+    # -- the ResponseStream protocol ------------------------------------------------------------
+
+    def start(self, prelude: bytes) -> None:
+        handler = self.handler
+        # The source's metadata as JSON, then the 8 NUL bytes that end it.
+        metadata = json.loads(prelude[: -len(_DELIMITER)])
+        try:
+            response = parse_result(handler.server.fmt, metadata)
+        except InvalidResult as exc:
+            logger.error("Malformed streaming prelude (%s); answering 502", exc)
+            self.status = 502
+            self.ended = True
+            handler._write(_error_response(handler.server.fmt, 502, "Internal server error"))
+            raise ConnectionAbortedError(f"the prelude was refused: {exc}") from exc
+        self.status = status = response.status
+        if status < 200 or status in (204, 304):
+            self.bodyless = True  # no body, not even an empty chunked one (RFC 9110 6.4.1)
+        framing = []
+        if not self.bodyless:
+            if self.chunked:
+                framing.append(("Transfer-Encoding", "chunked"))
+            else:
+                handler.close_connection = True
+        self.started = True
+        try:
+            handler.write_head(response, framing)
+        except OSError:
+            self._abort()
+            raise
+
+    def write(self, chunk: bytes) -> None:
+        size = len(chunk)
+        if not size or self.bodyless:
+            return  # an empty chunk would end the body
+        self.sent += size
+        limit = self.handler.server.stream_limit
+        if self.sent > limit:
+            logger.error(
+                "The streamed response to %s %s passed Lambda's %d-byte limit for a streamed "
+                "response; cutting it off",
+                self.handler.command,
+                self.handler.path,
+                limit,
+            )
+            self._abort()
+            raise ConnectionAbortedError(f"the response passed the {limit}-byte limit")
+        sock = self.sock
+        try:
+            if not self.chunked:
+                sock.sendall(chunk)
+            elif size <= 65536:
+                sock.sendall(b"%x\r\n%b\r\n" % (size, chunk))
+            else:  # large: no copy of the data, three writes (TCP_NODELAY is on)
+                sock.sendall(b"%x\r\n" % size)
+                sock.sendall(chunk)
+                sock.sendall(b"\r\n")
+        except OSError:
+            self._abort()
+            raise
+
+    def end(self) -> None:
+        if self.chunked and not self.bodyless:
+            try:
+                self.sock.sendall(b"0\r\n\r\n")
+            except OSError:
+                self._abort()
+                raise
+        self.ended = True
+
+    def fail(self, error: BaseException) -> None:
+        logger.error(
+            "The streamed response to %s %s failed after it started (%s); closing the "
+            "connection without the last chunk",
+            self.handler.command,
+            self.handler.path,
+            "".join(traceback.format_exception_only(type(error), error)).strip(),
+        )
+        self._abort()
+
+    def _abort(self) -> None:
+        # The response is incomplete: the client must see the connection end now, not after
+        # the app has returned.
+        self.aborted = True
+        self.handler.close_connection = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _check_stage(fmt: str, stage: str | None) -> None:
@@ -475,8 +750,22 @@ def _check_stage(fmt: str, stage: str | None) -> None:
         raise CLIError(f"--stage applies to the API Gateway formats v1 and v2, not {fmt}")
 
 
+def _invoke_mode(given: str | None) -> str:
+    """--invoke-mode, else MANGUM_LIKE_INVOKE_MODE as the runtime loop reads it, else buffered."""
+    if given is not None:
+        return given
+    mode = (os.environ.get(INVOKE_MODE_ENV) or "buffered").strip().lower()
+    if mode not in INVOKE_MODES:
+        raise CLIError(
+            f"{INVOKE_MODE_ENV} must be one of {', '.join(INVOKE_MODES)}, got {mode!r} "
+            "(or pass --invoke-mode)"
+        )
+    return mode
+
+
 def _serve(args: argparse.Namespace) -> int:
     _check_stage(args.format, args.stage)
+    mode = _invoke_mode(args.invoke_mode)
     if args.reload:
         return _supervise([arg for arg in args.argv if arg != "--reload"])
     function = Function.load(args.target, base_path=args.base_path, backend=args.backend)
@@ -488,6 +777,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             stage=args.stage,
             timeout=args.timeout,
+            invoke_mode=mode,
         )
     except OSError as exc:
         raise CLIError(
@@ -506,8 +796,11 @@ def _serve(args: argparse.Namespace) -> int:
         }
         thread = threading.Thread(target=server.serve_forever, name="mangum_like-serve")
         thread.start()
+        if mode == "response_stream":
+            _explain_streaming(server)
+        streamed = ", responses streamed," if server.streaming is not None else ""
         print(
-            f"Serving {args.target} as {FORMATS[args.format]} events on {server.url} "
+            f"Serving {args.target} as {FORMATS[args.format]} events{streamed} on {server.url} "
             "(Ctrl-C to stop)",
             flush=True,
         )
@@ -526,6 +819,27 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
     logger.info("Stopped; the app's lifespan has shut down")
     return 0
+
+
+def _explain_streaming(server: DevServer) -> None:
+    """Say once why responses will not stream, or where AWS would not stream them."""
+    if server.fmt not in STREAMED:
+        logger.warning(
+            "response_stream: %s responses are buffered, as that service cannot stream them "
+            "(streamed formats: %s)",
+            server.fmt,
+            ", ".join(STREAMED),
+        )
+    elif server.streaming is None:
+        logger.warning(
+            "response_stream needs an ASGI app or a Mangum handler; a plain handler's "
+            "results are answered buffered"
+        )
+    elif server.fmt == "v2":
+        logger.warning(
+            "response_stream with v2: on AWS an HTTP API buffers every response (API Gateway "
+            "streams REST APIs only); serve --format url to stream as a function URL does"
+        )
 
 
 # Directories never searched for changed sources: virtual environments hold a pyvenv.cfg.
@@ -780,6 +1094,13 @@ def _parser() -> argparse.ArgumentParser:
         "--stage",
         type=_stage,
         help="(v1, v2) serve the API's execute-api URLs, which start with this stage",
+    )
+    serve.add_argument(
+        "--invoke-mode",
+        choices=INVOKE_MODES,
+        help="response_stream: stream each response to the client as the app sends it "
+        "(chunked), as a function URL in RESPONSE_STREAM mode or a REST API in STREAM mode "
+        f"does (formats {', '.join(STREAMED)}); default: ${INVOKE_MODE_ENV}, else buffered",
     )
     handler_options(serve)
     serve.set_defaults(run=_serve)

@@ -200,6 +200,19 @@ class StreamingHTTPCycle(HTTPCycle):
             expected = "http.response.start" if state == _REQUEST else "http.response.body"
             raise UnexpectedMessage(f"the app sent {kind!r} where {expected!r} was expected")
 
+    def client_gone(self) -> None:
+        """The client went away before the response was complete (the stream saw it go): from
+        now on ``receive()`` reports ``http.disconnect`` and the app's messages are discarded.
+
+        Runs on the loop's thread.
+        """
+        if self.state == _COMPLETE or self.write_failed:
+            return
+        logger.info("The client went away; the app sees a disconnect")
+        self.write_failed = True
+        if self.done is not None:
+            self.done.set()
+
     def _lost(self, exc: OSError) -> None:
         logger.warning("The response stream was lost (%s); the app sees a disconnect", exc)
         self.write_failed = True

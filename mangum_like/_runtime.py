@@ -10,6 +10,7 @@ notebooks), or for trio, the loop lives in one daemon thread for the life of the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -134,6 +135,12 @@ class AsyncioRuntime:
         loop = self.loop
         if loop is not None:
             loop.call_soon_threadsafe(_expire, loop, cycle, grace)
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing left to tell
+                loop.call_soon_threadsafe(fn, *args)
 
     def running_here(self) -> bool:
         loop = self.loop
@@ -381,6 +388,14 @@ class TrioRuntime:
         token = self.token
         if token is not None:
             token.run_sync_soon(_trio_expire, cycle, grace)
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        token = self.token
+        if token is not None:
+            import trio
+
+            with contextlib.suppress(trio.RunFinishedError):  # closed meanwhile
+                token.run_sync_soon(fn, *args)
 
     def running_here(self) -> bool:
         return False  # trio runs in its own thread; the caller only waits for it

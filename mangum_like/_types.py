@@ -185,7 +185,13 @@ class EventSource(Protocol):
 
 
 class ResponseStream(Protocol):
-    """Where a streamed response goes (Lambda response streaming); writes raise ``OSError``."""
+    """Where a streamed response goes (Lambda response streaming); writes raise ``OSError``.
+
+    A stream that can tell when its client goes away (a local HTTP server, unlike Lambda) may
+    also have ``watch(disconnected)``: ``Mangum.stream`` calls it before the app runs, with a
+    function that any thread may call once the client is gone, so that the app's ``receive()``
+    reports ``http.disconnect`` at once instead of at the next failed write.
+    """
 
     def start(self, prelude: bytes) -> None:
         """Open the response with the source's prelude (status and headers)."""
@@ -223,6 +229,10 @@ class Runtime(Protocol):
 
     def expire(self, cycle: HTTPCycle, grace: float) -> None:
         """Cut the request of ``cycle`` short now, as its budget running out would; any thread."""
+        ...
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on the loop's thread soon; from any thread, a no-op once closed."""
         ...
 
     def running_here(self) -> bool:

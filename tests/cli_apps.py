@@ -6,7 +6,9 @@ import base64
 import json
 import os
 from typing import Any
+from urllib.parse import parse_qsl
 
+import anyio
 from fastapi import FastAPI, Request
 
 from mangum_like import Mangum
@@ -139,3 +141,87 @@ fastapi_app = FastAPI()
 @fastapi_app.get("/items/{item_id}")
 async def read_item(item_id: int, request: Request) -> dict[str, Any]:
     return {"item_id": item_id, "url": str(request.url_for("read_item", item_id=item_id))}
+
+
+class StreamingApp:
+    """A raw ASGI app whose responses come in several body messages, for ``--invoke-mode
+    response_stream``. Routes: ``/sse?n=&interval=`` (events spaced in time), ``/large?mb=``
+    (a binary body in 1 MB messages plus an odd tail), ``/headers`` (cookies and repeated
+    headers), ``/fail-before`` and ``/fail-after`` (raise before or after the start),
+    ``/wait-disconnect`` (one chunk, then wait for ``http.disconnect``), ``/status/CODE``."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        #: What ``receive()`` answered ``/wait-disconnect`` after its first chunk went out.
+        self.after_first: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan
+        self.requests += 1
+        await receive()
+        route = scope["path"][len(scope["root_path"]) :]
+        query = dict(parse_qsl(scope["query_string"].decode()))
+        if route == "/fail-before":
+            raise RuntimeError("the app failed before its response started")
+        if route.startswith("/status/"):
+            await _start(send, int(route.rpartition("/")[2]), [(b"content-type", b"text/plain")])
+            await _chunk(send, b"ignored", more=False)
+            return
+        if route == "/sse":
+            await _start(send, 200, [(b"content-type", b"text/event-stream")])
+            for index in range(int(query.get("n", "5"))):
+                if index:
+                    await anyio.sleep(float(query.get("interval", "0.2")))
+                await _chunk(send, f"id: {index}\ndata: event {index}\n\n".encode())
+            await _chunk(send, b"", more=False)
+            return
+        if route == "/large":
+            await _start(send, 200, [(b"content-type", b"application/octet-stream")])
+            for index in range(int(query.get("mb", "8"))):
+                await _chunk(send, large_part(index))
+            await _chunk(send, b"tail", more=False)
+            return
+        if route == "/headers":
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"set-cookie", b"first=1; Path=/"),
+                (b"set-cookie", b"second=2; Path=/; HttpOnly"),
+                (b"x-repeated", b"a"),
+                (b"x-repeated", b"b"),
+                (b"x-single", b"one"),
+                (b"content-length", b"11"),
+            ]
+            await _start(send, 201, headers)
+            await _chunk(send, b"cookies")
+            await _chunk(send, b" set", more=False)
+            return
+        if route == "/wait-disconnect":
+            await _start(send, 200, [(b"content-type", b"text/plain")])
+            await _chunk(send, b"first")
+            message = await receive()
+            self.after_first.append(message["type"])
+            await _chunk(send, b"after the disconnect", more=False)
+            return
+        if route == "/fail-after":
+            await _start(send, 200, [(b"content-type", b"text/plain")])
+            await _chunk(send, b"partial")
+            raise RuntimeError("the app failed after its response started")
+        await _start(send, 404, [(b"content-type", b"text/plain")])
+        await _chunk(send, b"no such route", more=False)
+
+
+def large_part(index: int) -> bytes:
+    """1 MB of binary, different for each index (every byte value appears)."""
+    return bytes((index + offset) % 256 for offset in range(256)) * 4096
+
+
+async def _start(send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+
+
+async def _chunk(send: Send, body: bytes, *, more: bool = True) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": more})
+
+
+streaming_app = StreamingApp()

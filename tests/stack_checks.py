@@ -31,6 +31,17 @@ def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
     return name, resource["Properties"]
 
 
+def function_with_handler(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    """The one Lambda function whose handler is ``handler`` (a stack may hold others)."""
+    found = [
+        (name, props)
+        for name, resource in resources(template, "AWS::Lambda::Function").items()
+        if (props := resource["Properties"])["Handler"] == handler
+    ]
+    assert len(found) == 1, f"expected one function with the handler {handler}, found {found}"
+    return found[0]
+
+
 def mentions(value: Any, logical_id: str) -> bool:
     """Whether an intrinsic anywhere in ``value`` refers to the resource ``logical_id``."""
     if isinstance(value, dict):
@@ -54,8 +65,7 @@ def check_items_stack(template: Template) -> tuple[str, str]:
     assert table_props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
     assert table_props["BillingMode"] == "PAY_PER_REQUEST"
 
-    function, props = only(template, "AWS::Lambda::Function")
-    assert props["Handler"] == HANDLER
+    function, props = function_with_handler(template, HANDLER)
     runtime = props["Runtime"]
     assert runtime.startswith("python3.")
     assert int(runtime.removeprefix("python3.")) >= 12
@@ -83,10 +93,16 @@ def check_items_stack(template: Template) -> tuple[str, str]:
     return function, table
 
 
-def check_function_url(template: Template, function: str) -> None:
-    """A public Function URL, with both permissions Lambda requires of one since October 2025."""
-    _, url = only(template, "AWS::Lambda::Url")
-    assert mentions(url["TargetFunctionArn"], function)
+def check_function_url(template: Template, function: str) -> dict[str, Any]:
+    """A public Function URL, with both permissions Lambda requires of one since October 2025;
+    returns the URL's properties."""
+    urls: list[dict[str, Any]] = [
+        resource["Properties"]
+        for resource in resources(template, "AWS::Lambda::Url").values()
+        if mentions(resource["Properties"]["TargetFunctionArn"], function)
+    ]
+    assert len(urls) == 1, f"expected one Function URL for {function}, found {urls}"
+    url = urls[0]
     assert url["AuthType"] == "NONE"
     permissions = [
         resource["Properties"]
@@ -95,6 +111,7 @@ def check_function_url(template: Template, function: str) -> None:
     ]
     actions = {p["Action"] for p in permissions if mentions(p["FunctionName"], function)}
     assert actions == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    return url
 
 
 def check_rest_stage(template: Template) -> str:

@@ -98,11 +98,14 @@ def serving(
     base_path: str | None = None,
     backend: str | None = None,
     timeout: float = 30.0,
+    invoke_mode: str = "buffered",
+    start: bool = True,
 ) -> Iterator[Client]:
     function = Function(target, base_path=base_path, backend=backend)
-    server = DevServer(function, fmt, port=0, stage=stage, timeout=timeout)
+    server = DevServer(function, fmt, port=0, stage=stage, timeout=timeout, invoke_mode=invoke_mode)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    function.start()
+    if start:
+        function.start()
     thread.start()
     client = Client(server)
     try:
@@ -112,7 +115,10 @@ def serving(
         server.shutdown()
         thread.join(10)
         server.server_close()
-        function.stop()
+        # As serve does: a streamed response is complete for the client before its invocation
+        # has returned.
+        with server.invocation:
+            function.stop()
 
 
 def values(headers: list[tuple[str, str]], name: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""template.yaml: valid for SAM and cfn-lint, deploys what the flagship needs, and builds.
+"""template.yaml: valid for SAM and cfn-lint, deploys what the flagship and the streaming
+function need, and builds.
 
 The tools come from .venv-tools, which ./scripts/test installs (scripts/_tools.sh): the SAM CLI
 pins many dependencies of its own and stays out of the project's environment.
@@ -22,6 +23,7 @@ from .stack_checks import (
     check_function_url,
     check_items_stack,
     check_rest_stage,
+    function_with_handler,
     mentions,
     only,
 )
@@ -30,6 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 TOOLS = ROOT / ".venv-tools" / "bin"
 CODE = ROOT / "examples" / "fastapi_dynamodb"
+STREAMING_CODE = ROOT / "examples" / "sse_streaming"
+STREAMING_HANDLER = "examples.sse_streaming.app.handler"
+EXEC_WRAPPER = "/opt/exec-wrapper"
+SCRIPTS = ROOT / "mangum_like" / "scripts"
 
 
 def tool(name: str) -> str:
@@ -91,7 +97,11 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 template = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
-template["Resources"]["ItemsFunction"]["Properties"]["CodeUri"] = "s3://bucket/items.zip"
+for name, resource in template["Resources"].items():
+    if resource["Type"] == "AWS::Serverless::Function":
+        resource["Properties"]["CodeUri"] = f"s3://bucket/{name}.zip"
+    elif resource["Type"] == "AWS::Serverless::LayerVersion":
+        resource["Properties"]["ContentUri"] = f"s3://bucket/{name}.zip"
 print(json.dumps(transform(template, {}, None)))
 """
 
@@ -128,6 +138,43 @@ def test_template_http_api_rest_stage_and_function_url(transformed: dict[str, An
     check_function_url(transformed, "ItemsFunction")
 
 
+def test_template_streaming_function(transformed: dict[str, Any]) -> None:
+    """The SSE example behind a Function URL in RESPONSE_STREAM mode, run by our runtime loop
+    (the exec wrapper) in response_stream mode, with no access to the table."""
+    function, props = function_with_handler(transformed, STREAMING_HANDLER)
+    assert (props["Runtime"], props["Architectures"]) == ("python3.12", ["arm64"])
+    assert props["Timeout"] == 60
+    assert props["Environment"]["Variables"] == {
+        "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER,
+        "MANGUM_LIKE_INVOKE_MODE": "response_stream",
+    }
+    url = check_function_url(transformed, function)
+    assert url["InvokeMode"] == "RESPONSE_STREAM"
+    # The wrapper comes in a layer of its own (at /opt), for python3.12 on arm64.
+    (layer_ref,) = props["Layers"]
+    layer = transformed["Resources"][layer_ref["Ref"]]
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    # Least privilege: logs only (the basic execution role), no inline policy, no table.
+    role = props["Role"]["Fn::GetAtt"][0]
+    role_props = transformed["Resources"][role]["Properties"]
+    assert "Policies" not in role_props
+    assert role_props["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    ]
+    assert not any(
+        mentions(policy["Properties"]["Roles"], role)
+        for policy in transformed["Resources"].values()
+        if policy["Type"] == "AWS::IAM::Policy"
+    )
+    # The flagship's URL stays buffered.
+    items, _ = function_with_handler(transformed, HANDLER)
+    assert "InvokeMode" not in check_function_url(transformed, items)
+    outputs = transformed["Outputs"]
+    assert mentions(outputs["StreamingFunctionUrl"]["Value"], "StreamingFunctionUrl")
+
+
 def test_template_outputs_the_three_urls(transformed: dict[str, Any]) -> None:
     outputs = transformed["Outputs"]
     assert mentions(outputs["FunctionUrl"]["Value"], "ItemsFunctionUrl")
@@ -162,33 +209,102 @@ def _imports(path: Path) -> set[str]:
     return names - set(sys.stdlib_module_names) - {"__future__"}
 
 
-def test_sam_build_packages_the_handler_and_what_it_imports(tmp_path: Path) -> None:
-    """`sam build` finds the code and requirements.txt, and the package holds every import."""
+def test_sam_build_packages_each_handler_and_what_it_imports(tmp_path: Path) -> None:
+    """One `sam build` of both functions (in parallel): each finds its code and requirements.txt,
+    and each package holds every module its handler imports. What `sam deploy` then uploads is
+    zipped as it zips it: the layer holds the exec wrapper that the streaming function's
+    environment names, executable."""
     assert (CODE / "requirements.txt").is_file()
+    assert (STREAMING_CODE / "requirements.txt").is_file()
     build = tmp_path / "build"
     path = f"{_python312()}{os.pathsep}{os.environ['PATH']}"
     result = run(
-        tool("sam"), "build", "--template", str(TEMPLATE), "--build-dir", str(build), PATH=path
+        tool("sam"),
+        "build",
+        "--parallel",
+        "--template",
+        str(TEMPLATE),
+        "--build-dir",
+        str(build),
+        PATH=path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    package = build / "ItemsFunction"
-    module, _, attribute = HANDLER.rpartition(".")
+    items = build / "ItemsFunction"
+    handler_file = _check_package(items, HANDLER, ["dynamodb.py"])
+    imported = set().union(*map(_imports, [handler_file, handler_file.with_name("dynamodb.py")]))
+    # moto, for local mode only, is imported inside a function.
+    assert {"fastapi", "boto3", "mangum_like", "examples"} <= imported
+
+    streaming = build / "StreamingFunction"
+    handler_file = _check_package(streaming, STREAMING_HANDLER, [])
+    assert {"fastapi", "mangum_like"} <= _imports(handler_file)
+    # What the wrapper starts: python -m mangum_like.runtime, from the function's package.
+    assert (streaming / "mangum_like" / "runtime.py").is_file()
+    assert not (streaming / "boto3").exists()  # only what its requirements.txt names
+
+    uploaded = _uploaded(build, tmp_path / "zips")
+    # Lambda extracts a layer into /opt: the wrapper must be at its root, executable, as shipped.
+    wrapper = uploaded["ExecWrapperLayer"][EXEC_WRAPPER.removeprefix("/opt/")]
+    assert wrapper["data"] == (SCRIPTS / "exec-wrapper").read_text(encoding="utf-8")
+    assert wrapper["mode"] & 0o111 == 0o111, oct(wrapper["mode"])
+    assert uploaded["StreamingFunction"]["examples/sse_streaming/app.py"]["mode"] & 0o444
+
+    # The built template points at the packages.
+    built = (build / "template.yaml").read_text(encoding="utf-8")
+    assert "CodeUri: ItemsFunction" in built
+    assert "CodeUri: StreamingFunction" in built
+
+
+# What `sam deploy` uploads for each function and layer of the built template: its folder zipped
+# by SAM's own zip function for Lambda resources (file modes kept, read access added).
+UPLOAD = """
+import json, os, sys, zipfile
+from samcli.lib.package.utils import make_zip_with_lambda_permissions
+from samtranslator.yaml_helper import yaml_parse
+
+build, out, wanted = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+template = yaml_parse(open(os.path.join(build, "template.yaml"), encoding="utf-8").read())
+uploaded = {}
+for name, resource in template["Resources"].items():
+    uri = resource["Properties"].get("CodeUri") or resource["Properties"].get("ContentUri")
+    if uri is None:
+        continue
+    archive = make_zip_with_lambda_permissions(
+        os.path.join(out, name), os.path.normpath(os.path.join(build, uri))
+    )
+    with zipfile.ZipFile(archive) as zf:
+        uploaded[name] = {
+            info.filename: {"mode": info.external_attr >> 16, "data": zf.read(info).decode()}
+            for info in zf.infolist()
+            if info.filename in wanted
+        }
+print(json.dumps(uploaded))
+"""
+
+
+def _uploaded(build: Path, out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    out.mkdir()
+    wanted = [EXEC_WRAPPER.removeprefix("/opt/"), "examples/sse_streaming/app.py"]
+    result = run(str(TOOLS / "python"), "-c", UPLOAD, str(build), str(out), *wanted)
+    assert result.returncode == 0, result.stderr
+    uploaded: dict[str, dict[str, dict[str, Any]]] = json.loads(result.stdout)
+    return uploaded
+
+
+def _check_package(package: Path, handler: str, siblings: list[str]) -> Path:
+    """The handler's module in a built package, with every module-level import it (and the
+    ``siblings`` next to it) makes at the package root, Lambda's module search path."""
+    module, _, attribute = handler.rpartition(".")
     handler_file = package.joinpath(*module.split(".")).with_suffix(".py")
     assert handler_file.is_file()
     assert f"\n{attribute} = Mangum(app)\n" in handler_file.read_text(encoding="utf-8")
-    # Lambda's module search path is the package root: each module-level import of the
-    # function's modules is there (moto, for local mode only, is imported inside a function).
-    code_files = [handler_file, handler_file.with_name("dynamodb.py")]
-    imported = set().union(*map(_imports, code_files))
-    assert {"fastapi", "boto3", "mangum_like", "examples"} <= imported
-    for name in imported:
+    code_files = [handler_file, *(handler_file.with_name(name) for name in siblings)]
+    for name in set().union(*map(_imports, code_files)):
         assert (package / name).is_dir() or (package / f"{name}.py").is_file(), name
     assert (package / "mangum_like" / "py.typed").is_file()
     # Wheels for the function's architecture (arm64), not the build machine's.
     compiled = [p.name for p in (package / "pydantic_core").glob("*.so")]
     assert compiled
     assert all("aarch64" in name for name in compiled), compiled
-    # The built template points at the package.
-    built = (build / "template.yaml").read_text(encoding="utf-8")
-    assert "CodeUri: ItemsFunction" in built
+    return handler_file

@@ -1,11 +1,14 @@
 """Server-Sent Events from a FastAPI app on Lambda, streamed as they are produced.
 
 Deployed behind a Function URL with ``InvokeMode: RESPONSE_STREAM`` and run by mangum_like's own
-runtime loop with ``MANGUM_LIKE_INVOKE_MODE=response_stream`` (see ``template-snippet.yaml``):
-each event reaches the browser the moment the app yields it, the way an LLM's tokens do, instead
-of all at once when the function returns.
+runtime loop with ``MANGUM_LIKE_INVOKE_MODE=response_stream`` (``StreamingFunction`` in the
+repository's ``template.yaml``): each event reaches the browser the moment the app yields it, the
+way an LLM's tokens do, instead of all at once when the function returns.
 
-    curl -N "$FUNCTION_URL/tokens?prompt=hello+streaming+world"
+    curl -N "${STREAMING_FUNCTION_URL}tokens?prompt=hello+streaming+world"
+
+Locally, streamed the same way:
+``mangum-like serve examples.sse_streaming.app:handler --format url --invoke-mode response_stream``.
 """
 
 from __future__ import annotations
