@@ -740,3 +740,18 @@ def test_samples_have_the_shape_of_real_events(fmt: str) -> None:
     assert {type(sources.detect(event, Context())) for event in real} == {
         type(sources.detect(sample, Context()))
     }
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone away, as ``mangum-like event v2 | head`` leaves it."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert _cli.main(["event", "edge"]) == 141
+    assert capsys.readouterr().err == ""
