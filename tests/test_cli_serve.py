@@ -12,10 +12,8 @@ import http.client
 import json
 import logging
 import os
-import selectors
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,8 +28,8 @@ from mangum_like._cli import DevServer, Function
 from mangum_like._local import MAX_EVENT_BYTES
 
 from .cli_apps import MARKER_ENV, EchoApp, fastapi_app, lambda_handler
+from .serve_process import ROOT, serve_process
 
-ROOT = Path(__file__).resolve().parent.parent
 #: The formats served end to end here.
 SERVED = ("v2", "v1", "alb", "alb-multi", "url", "lattice-v2", "edge")
 #: The query string the app sees for "?x=1&x=2&y=z%20w", by format: payload 2.0 and ALB
@@ -571,45 +569,17 @@ def test_serve_command_rejects_stage_outside_api_gateway(
     )
 
 
-def _read_line(stream: Any, seconds: float) -> str:
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        if not selector.select(seconds):
-            raise AssertionError(f"no output within {seconds} s")
-    line: str = stream.readline()
-    return line
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_signal_shuts_the_lifespan_down(signum: int, tmp_path: Path) -> None:
     marker = tmp_path / "lifespan.txt"
     env = dict(os.environ, **{MARKER_ENV: str(marker)})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mangum_like", "serve", "tests.cli_apps:app", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = _read_line(process.stdout, 20)
-        url = line.split(" on ")[1].split(" ")[0]
-        host, port = url.removeprefix("http://").split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    args = [sys.executable, "-m", "mangum_like", "serve", "tests.cli_apps:app", "--port", "0"]
+    with serve_process(args, env=env, stop_signal=signum) as served:
+        connection = http.client.HTTPConnection(served.host, served.port, timeout=10)
         connection.request("GET", "/echo")
         assert connection.getresponse().status == 200
         connection.close()
-        process.send_signal(signum)
-        status = process.wait(timeout=20)
-        stderr = process.stderr.read() if process.stderr else ""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
+    status, stderr = served.status, served.stderr
     assert status == 0, stderr
     assert marker.read_text() == "startup\nshutdown\n"
     assert "GET /echo 200 " in stderr
@@ -711,18 +681,9 @@ def test_serve_the_flagship_example_with_no_aws_account(tmp_path: Path) -> None:
     }
     env["HOME"] = str(tmp_path)  # no ~/.aws of the developer's
     script = Path(sys.executable).parent / "mangum-like"
-    process = subprocess.Popen(
-        [str(script), "serve", "examples.fastapi_dynamodb.app:handler", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = _read_line(process.stdout, 60)
-        host, port = line.split(" on http://")[1].split(" ")[0].split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=20)
+    args = [str(script), "serve", "examples.fastapi_dynamodb.app:handler", "--port", "0"]
+    with serve_process(args, env=env, start_seconds=60, stop_seconds=30) as served:
+        connection = http.client.HTTPConnection(served.host, served.port, timeout=20)
         connection.request(
             "POST", "/items", body=b'{"name": "tea"}', headers={"Content-Type": "application/json"}
         )
@@ -733,15 +694,6 @@ def test_serve_the_flagship_example_with_no_aws_account(tmp_path: Path) -> None:
         assert (created.status, fetched.status) == (201, 200)
         assert json.loads(fetched.read())["name"] == "tea"
         connection.close()
-        process.send_signal(signal.SIGTERM)
-        status = process.wait(timeout=30)
-        stderr = process.stderr.read() if process.stderr else ""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
+    status, stderr = served.status, served.stderr
     assert status == 0, stderr
     assert "POST /items 201 " in stderr

@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from typing import Any
@@ -29,7 +28,8 @@ from mangum_like._cli import STREAMED, DevServer, Function, StreamedResponse, ma
 from mangum_like._types import Receive, Scope, Send
 
 from .cli_apps import EchoApp, StreamingApp, lambda_handler, large_part
-from .test_cli_serve import ROOT, _read_line, cli_logging, serving, values
+from .serve_process import ROOT, serve_process
+from .test_cli_serve import cli_logging, serving, values
 
 __all__ = ["cli_logging"]  # a fixture, used by name
 
@@ -490,29 +490,11 @@ def test_serve_streams_with_the_environment_variable_set() -> None:
     """``python -m mangum_like serve`` with ``MANGUM_LIKE_INVOKE_MODE=response_stream``, as the
     streaming function in template.yaml sets it: SSE events reach curl-like clients in time."""
     env = dict(os.environ, MANGUM_LIKE_INVOKE_MODE=STREAM)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mangum_like", "serve", "tests.cli_apps:streaming_app", *URL_PORT],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = _read_line(process.stdout, 20)
-        assert "as Lambda function URL events, responses streamed, on http://" in line
-        port = int(line.split(" on http://")[1].split(" ")[0].rpartition(":")[2])
-        got = read_streamed(port, "/sse?n=4&interval=0.25")
-        process.send_signal(signal.SIGTERM)
-        status = process.wait(timeout=20)
-        stderr = process.stderr.read() if process.stderr else ""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
+    args = [sys.executable, "-m", "mangum_like", "serve", "tests.cli_apps:streaming_app", *URL_PORT]
+    with serve_process(args, env=env) as served:
+        assert "as Lambda function URL events, responses streamed, on http://" in served.line
+        got = read_streamed(served.port, "/sse?n=4&interval=0.25")
+    status, stderr = served.status, served.stderr
     assert status == 0, stderr
     assert [data for _, data in got.chunks] == EVENTS[:4]
     assert got.chunks[-1][0] - got.chunks[0][0] >= 0.65
