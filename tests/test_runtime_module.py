@@ -176,7 +176,8 @@ class TestLoadHandler:
 
 
 async def asgi_function(scope: Any, receive: Any, send: Any) -> None:
-    raise NotImplementedError
+    """An ASGI app by its signature alone: these tests only look at how it is wrapped."""
+    await receive()
 
 
 def three_arguments(scope: Any, receive: Any, send: Any) -> Any:
