@@ -8,8 +8,6 @@ client's address last to X-Forwarded-For.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
 from ._base import (
@@ -25,6 +23,7 @@ from ._base import (
     require_str,
     segment_prefix,
     split_path,
+    spread_over_casings,
 )
 
 if TYPE_CHECKING:
@@ -43,17 +42,6 @@ def _verbatim_query(params: dict[str, Any] | None) -> bytes:
         for value in values:
             parts.append(f"{key}={header_text(value)}")
     return "&".join(parts).encode("utf-8")
-
-
-def case_variants(name: str) -> Iterator[str]:
-    """Distinct casings of a header name, lower case first: ``set-cookie``, ``Set-cookie``, ..."""
-    letters = [i for i, char in enumerate(name) if char.isalpha()]
-    for mask in range(1 << len(letters)):
-        chars = list(name)
-        for bit, index in enumerate(letters):
-            if mask >> bit & 1:
-                chars[index] = chars[index].upper()
-        yield "".join(chars)
 
 
 class ALB:
@@ -126,10 +114,7 @@ class ALB:
                 continue
             # ALB treats header names case-insensitively but passes each casing through as its
             # own header line, so every value (Set-Cookie above all) reaches the client.
-            for variant, value in zip(
-                islice(case_variants(name), len(values)), values, strict=False
-            ):
-                single[variant] = value
+            spread_over_casings(single, name, values)
             if not self.hinted:
                 self.hinted = True
                 logger.warning(

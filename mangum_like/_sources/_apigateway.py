@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 
 from ._base import (
     SourceConfig,
-    add_headers,
+    add_header_pairs,
     check_size,
     decode_body,
     encode_body,
@@ -210,7 +210,7 @@ class APIGatewayV2:
         found: dict[str, str] = {}
         single = typed.get("headers")
         if single:
-            add_headers(headers, found, single)
+            add_header_pairs(headers, found, single.items())
         cookies = typed.get("cookies")
         if cookies:
             # API Gateway moves the Cookie header into "cookies"; Function URLs may send both.

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -124,10 +125,11 @@ def _name(name: str) -> tuple[bytes, str | None]:
     return entry
 
 
-def add_headers(out: Headers, found: dict[str, str], headers: dict[str, Any]) -> None:
-    """Append a ``headers`` object (one value a name) to ``out``; the scope's ones to ``found``."""
+def add_header_pairs(out: Headers, found: dict[str, str], pairs: Iterable[tuple[str, Any]]) -> None:
+    """Append ``(name, value)`` pairs (``headers.items()``, or every value of a repeated name) to
+    ``out``, and the values the scope needs to ``found``."""
     names = _NAMES
-    for name, value in headers.items():
+    for name, value in pairs:
         entry = names.get(name) or _name(name)
         if value.__class__ is not str:
             value = header_text(value)
@@ -165,22 +167,7 @@ def add_multi_value_headers(
                 found[entry[1]] = value
     if single and not single.keys() <= multi.keys():
         seen = {name.lower() for name in multi}
-        add_headers(out, found, {k: v for k, v in single.items() if k.lower() not in seen})
-
-
-def add_header_pairs(out: Headers, found: dict[str, str], pairs: Iterable[tuple[str, Any]]) -> None:
-    """Append ``(name, value)`` pairs, as sources that list every value of a name give them."""
-    names = _NAMES
-    for name, value in pairs:
-        entry = names.get(name) or _name(name)
-        if value.__class__ is not str:
-            value = header_text(value)
-        try:
-            out.append((entry[0], value.encode("latin-1")))
-        except UnicodeEncodeError:
-            out.append((entry[0], value.encode("utf-8")))
-        if entry[1] is not None:
-            found[entry[1]] = value
+        add_header_pairs(out, found, [(k, v) for k, v in single.items() if k.lower() not in seen])
 
 
 def event_headers(event: LambdaEvent) -> tuple[Headers, dict[str, str]]:
@@ -192,7 +179,7 @@ def event_headers(event: LambdaEvent) -> tuple[Headers, dict[str, str]]:
     if multi:
         add_multi_value_headers(headers, found, multi, single)
     elif single:
-        add_headers(headers, found, single)
+        add_header_pairs(headers, found, single.items())
     return headers, found
 
 
@@ -331,6 +318,28 @@ def group_headers(headers: Headers, config: SourceConfig) -> dict[str, list[str]
         else:
             values.append(value)
     return grouped
+
+
+def case_variants(name: str) -> Iterator[str]:
+    """Distinct casings of a header name, lower case first: ``set-cookie``, ``Set-cookie``, ..."""
+    letters = [i for i, char in enumerate(name) if char.isalpha()]
+    for mask in range(1 << len(letters)):
+        chars = list(name)
+        for bit, index in enumerate(letters):
+            if mask >> bit & 1:
+                chars[index] = chars[index].upper()
+        yield "".join(chars)
+
+
+def spread_over_casings(single: dict[str, str], name: str, values: list[str]) -> None:
+    """Put each value of a repeated header under its own casing of ``name``.
+
+    For results that take one string per header name (ALB single-value mode, VPC Lattice):
+    HTTP names are case-insensitive, so every value, each Set-Cookie above all, reaches the
+    client as its own header line.
+    """
+    for variant, value in zip(islice(case_variants(name), len(values)), values, strict=False):
+        single[variant] = value
 
 
 def encode_body(

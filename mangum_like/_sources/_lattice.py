@@ -11,10 +11,8 @@ result: ``statusCode``, ``statusDescription``, ``headers`` (one string per name)
 from __future__ import annotations
 
 import logging
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ._alb import case_variants
 from ._apigateway import encode_query
 from ._base import (
     SourceConfig,
@@ -28,6 +26,7 @@ from ._base import (
     require_str,
     segment_prefix,
     split_path,
+    spread_over_casings,
 )
 
 if TYPE_CHECKING:
@@ -112,10 +111,7 @@ class _Lattice:
             else:
                 # Set-Cookie cannot be joined, and the result takes one string per name: each
                 # cookie goes under its own casing of the name, which HTTP treats as the same.
-                for variant, value in zip(
-                    islice(case_variants(name), len(values)), values, strict=False
-                ):
-                    single[variant] = value
+                spread_over_casings(single, name, values)
                 if not self.hinted:
                     self.hinted = True
                     logger.info(
