@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -39,6 +38,8 @@ access_logger = logging.getLogger("mangum_like.http")
 _INFO = logging.INFO
 
 _LIFESPAN_MODES = ("auto", "on", "off")
+# A remaining time beyond this (about 30 years) means no deadline to guard.
+_FAR_MS = 10**12
 _BACKENDS = ("asyncio", "trio")
 # What Mangum 0.22 hands its handlers as config["text_mime_types"] by default: substrings of
 # the content type. Custom handlers written for Mangum decide text versus base64 with it.
@@ -181,6 +182,7 @@ class Mangum:
         )
         self.timeout_margin = _timeout(timeout_margin, "timeout_margin")
         self.graceful_shutdown = graceful_shutdown
+        self._no_deadline_logged = False
         # A request cut short by the deadline guard gets half the margin to end after its
         # disconnect; the other half is left to answer 504 before Lambda's own timeout.
         grace = (self.timeout_margin or 0.5) / 2
@@ -245,16 +247,19 @@ class Mangum:
         scope["state"] = environment.state.copy()
         cycle = HTTPCycle(body)
         # The deadline guard: one look at the clock Lambda gives (the runtime keeps the timer).
-        margin = self.timeout_margin
+        # The common case inline; anything else (a mock context) in _budget.
         budget = None
-        if margin is not None:
+        if self.timeout_margin is not None:
             try:
-                budget = context.get_remaining_time_in_millis() / 1000 - margin
-            except AttributeError:  # a context without it: no guard
-                pass
-            else:
+                remaining = context.get_remaining_time_in_millis()
+            except Exception:
+                remaining = None
+            if remaining.__class__ is int and 0 < remaining < _FAR_MS:
+                budget = remaining / 1000 - self.timeout_margin
                 if budget < 0.0:
                     budget = 0.0
+            else:
+                budget = self._budget(remaining)
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)
@@ -303,14 +308,41 @@ class Mangum:
             )
         return result
 
+    def _budget(self, remaining: Any) -> float | None:
+        """Seconds the app may run: the remaining time read from the context, less the margin.
+
+        ``None`` (no deadline) when the context cannot tell: unit tests call handlers with
+        ``MagicMock()``, ``Mock()`` or stubs whose method raises, and Lambda's own contexts
+        always answer an ``int``.
+        """
+        margin = self.timeout_margin
+        if margin is None:
+            return None
+        if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
+            if remaining < _FAR_MS:  # NaN is not: no deadline
+                return max(remaining / 1000 - margin, 0.0)
+            if remaining == remaining:
+                return None  # decades away, beyond what a timer or a thread wait accepts
+        if not self._no_deadline_logged:
+            self._no_deadline_logged = True
+            logger.debug(
+                "The Lambda context's get_remaining_time_in_millis() gave no number (%s); "
+                "the deadline guard is off for such invocations",
+                type(remaining).__name__ if remaining is not None else "it could not be read",
+            )
+        return None
+
     def _timed_out(self, scope: Any, context: Any, budget: float | None) -> tuple[int, Any, bytes]:
         if self._environment.terminating is not None:
             reason = "the execution environment is ending (SIGTERM)"
         else:
+            try:
+                left = f"{context.get_remaining_time_in_millis()} ms"
+            except Exception:
+                left = "shortly"
             reason = (
                 f"{budget * 1000 if budget else 0:.0f} ms into the invocation, "
-                f"{context.get_remaining_time_in_millis()} ms before the Lambda deadline "
-                f"(timeout_margin={self.timeout_margin} s)"
+                f"{left} before the Lambda deadline (timeout_margin={self.timeout_margin} s)"
             )
         logger.error(
             "%s %s was cut short %s: the app was sent http.disconnect, then cancelled; "
@@ -370,11 +402,13 @@ class Mangum:
         if watch is not None:  # the stream can tell when its client leaves (mangum-like serve)
             runtime = environment.runtime
             watch(lambda: runtime.call_soon_threadsafe(cycle.client_gone))
-        margin = self.timeout_margin
         budget = None
-        if margin is not None:
-            with contextlib.suppress(AttributeError):  # a context without it: no guard
-                budget = max(context.get_remaining_time_in_millis() / 1000 - margin, 0.0)
+        if self.timeout_margin is not None:
+            try:
+                remaining = context.get_remaining_time_in_millis()
+            except Exception:
+                remaining = None
+            budget = self._budget(remaining)
         environment.current = cycle
         try:
             environment.runtime.run_app(self.app, scope, cycle, budget, environment.grace)

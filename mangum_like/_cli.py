@@ -34,6 +34,7 @@ from ._adapter import Mangum
 from ._context import LambdaContext
 from ._exceptions import MangumLikeError
 from ._local import (
+    ALB_MAX_REQUEST_BODY_BYTES,
     FORMATS,
     MAX_EVENT_BYTES,
     STAGED,
@@ -299,6 +300,12 @@ class DevServer(ThreadingHTTPServer):
         self.function = function
         self.fmt = fmt
         self.stage = stage
+        #: The largest request body the service hands to the function, and whose limit it is.
+        self.body_limit, self.body_limit_name = (
+            (ALB_MAX_REQUEST_BODY_BYTES, "the Application Load Balancer's request body limit")
+            if fmt in ("alb", "alb-multi")
+            else (MAX_EVENT_BYTES, "Lambda's invocation payload limit")
+        )
         self.function_timeout = timeout
         #: The handler whose responses stream, or None: buffered mode, a format that cannot
         #: stream, or a plain handler (which returns its result whole).
@@ -461,7 +468,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized body before the client sends it.
-        if self._declared_length() > MAX_EVENT_BYTES:
+        if self._declared_length() > self.server.body_limit:
             self._finish(self._too_large(), time.perf_counter())
             return False
         return super().handle_expect_100()
@@ -477,11 +484,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # The body is left unread on the connection: it cannot carry another request.
             self.close_connection = True
         logger.warning(
-            "%s %s: the request body is over Lambda's %d-byte invocation payload limit; "
-            "answering 413 without invoking the function",
+            "%s %s: the request body is over %s (%d bytes); answering 413 without invoking "
+            "the function",
             self.command,
             self.path,
-            MAX_EVENT_BYTES,
+            self.server.body_limit_name,
+            self.server.body_limit,
         )
         return _error_response(self.server.fmt, 413, "Request Entity Too Large")
 
@@ -494,8 +502,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if not text.strip().isdigit():
             raise _BadRequest(f"invalid Content-Length {text!r}")
         length = int(text)
-        if length > MAX_EVENT_BYTES:
-            raise _TooLarge
+        if length > self.server.body_limit:
+            if length > _DRAIN_BYTES:
+                raise _TooLarge
+            # Read to its end and dropped: the client's write completes, it reads the 413, and
+            # the connection can carry the next request.
+            left = length
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    raise _TooLarge
+                left -= len(chunk)
+            raise _TooLarge(drained=True)
         body = self.rfile.read(length)
         if len(body) != length:
             raise _BadRequest("the connection closed before the whole body arrived")
@@ -505,6 +523,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # RFC 9112 7.1: chunk-size [; extensions] CRLF data CRLF ... 0 CRLF [trailers] CRLF
         chunks: list[bytes] = []
         total = 0
+        limit = self.server.body_limit
         while True:
             line = self.rfile.readline(1024)
             try:
@@ -519,11 +538,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             data = self.rfile.read(size)
             if len(data) != size or self.rfile.readline(1024).strip():
                 raise _BadRequest("a chunk of the body is cut short or not followed by CRLF")
-            if total <= MAX_EVENT_BYTES:
+            if total <= limit:
                 chunks.append(data)
         while self.rfile.readline(8192).strip():
             pass  # trailer fields: nothing the function is shown
-        if total > MAX_EVENT_BYTES:
+        if total > limit:
             # The whole body was read (and dropped): the connection can carry the next request.
             raise _TooLarge(drained=True)
         return b"".join(chunks)

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from ._context import DEFAULT_ACCOUNT, DEFAULT_REGION
 from ._sources._base import SourceConfig, reason
@@ -46,6 +46,9 @@ MAX_EVENT_BYTES = 6 * 1024 * 1024
 #: CloudFront hands an origin-request trigger at most 1 MB of the body, flagged as truncated
 #: ("Restrictions on the request body with the include body option").
 EDGE_BODY_LIMIT = 1024 * 1024
+#: "Lambda functions as targets" (ELB user guide): an ALB hands the function at most 1 MB of
+#: request body.
+ALB_MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 API_ID = "a1b2c3d4e5"
 URL_ID = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6"
@@ -280,6 +283,9 @@ def _v2(
     if fmt == "v2":
         # An HTTP API moves the Cookie header into "cookies"; a function URL sends both.
         grouped.pop("cookie", None)
+        # An HTTP API also decodes the path before it makes the event (rawPath and
+        # requestContext.http.path alike); a function URL passes it on as the client sent it.
+        raw_path = unquote(raw_path)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",

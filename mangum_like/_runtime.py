@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _get_running_loop = asyncio._get_running_loop  # C-accelerated; None outside a running loop
+_modules = sys.modules
+_NEVER = float("inf")
 
 
 def _in_foreign_loop() -> bool:
@@ -38,7 +41,7 @@ def _in_foreign_loop() -> bool:
 class AsyncioRuntime:
     """One asyncio loop, driven from the calling thread or, when that is busy, from one thread."""
 
-    __slots__ = ("deadline", "guard", "loop", "thread", "watched")
+    __slots__ = ("armed", "clock", "deadline", "guard", "loop", "thread", "watched")
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -48,6 +51,8 @@ class AsyncioRuntime:
         self.watched: HTTPCycle | None = None
         self.deadline = 0.0
         self.guard: asyncio.TimerHandle | None = None
+        self.armed = _NEVER  # when the guard fires (its when(), without the method call)
+        self.clock: Callable[[], float] = time.monotonic  # the loop's time(), see _loop()
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._run(fn(*args))
@@ -55,39 +60,36 @@ class AsyncioRuntime:
     def run_app(
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
     ) -> None:
-        # The per-invocation path: the app's task goes straight to the loop (the test of
-        # _drives_here, inlined: a method call less on every invocation).
+        # The per-invocation path, paid on every call: no method call that can be saved.
         loop = self.loop
-        if (
-            loop is None
-            or self.thread is not None
-            or _get_running_loop() is not None
-            or _in_foreign_loop()
-        ):
+        if loop is None or self.thread is not None or _get_running_loop() is not None:
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
-        awaitable = app(scope, cycle.receive, cycle.send)
-        task: asyncio.Future[None]
-        try:
-            task = loop.create_task(awaitable)  # type: ignore[arg-type]
-        except TypeError:  # an awaitable that is not a coroutine
-            task = asyncio.ensure_future(awaitable, loop=loop)
-        cycle.task = task
+        sniffio = _modules.get("sniffio")  # a trio run in this thread (_in_foreign_loop)
+        if sniffio is not None and getattr(sniffio.thread_local, "name", None) is not None:
+            self._run_app_elsewhere(app, scope, cycle, budget, grace)
+            return
+        # The task stops the loop itself when the app returns: run_until_complete would spend
+        # a second pass of the loop (a select() call among others) on a done-callback.
+        task = cycle.task = loop.create_task(_run_and_stop(app, scope, cycle, loop.stop))
         if budget is not None:
             # Arming and cancelling a timer per invocation would cost more than the rest of
             # the guard together; one timer serves them all instead: when it fires, it cuts the
             # request it watches short, or re-arms for that request's own deadline.
-            deadline = self.deadline = loop.time() + budget
+            deadline = self.deadline = self.clock() + budget
             self.watched = cycle
-            guard = self.guard
             # Deadlines grow from one invocation to the next (now + the function's timeout), so
             # the timer armed earlier fires first; only a nearer deadline needs a new one.
-            if guard is None or guard.when() > deadline:
+            if deadline < self.armed:
+                guard = self.guard
                 if guard is not None:
                     guard.cancel()
                 self.guard = loop.call_at(deadline, self._on_guard, grace)
+                self.armed = deadline
         try:
-            loop.run_until_complete(task)
+            while not task.done():  # stopped early only if the app itself stops the loop
+                loop.run_forever()
+            task.result()
         except asyncio.CancelledError:
             if not cycle.expired:
                 raise
@@ -98,6 +100,7 @@ class AsyncioRuntime:
 
     def _on_guard(self, grace: float) -> None:
         self.guard = None
+        self.armed = _NEVER
         cycle, loop = self.watched, self.loop
         if cycle is None or loop is None:
             return  # between invocations (a lifespan call): the next invocation re-arms
@@ -105,6 +108,7 @@ class AsyncioRuntime:
             _expire(loop, cycle, grace)
         else:
             self.guard = loop.call_at(self.deadline, self._on_guard, grace)
+            self.armed = self.deadline
 
     def _run_app_elsewhere(
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
@@ -115,7 +119,9 @@ class AsyncioRuntime:
             return
         if self.thread is None:
             self._start_thread(loop)
-        future = Context().run(
+        # The app runs in a copy of the caller's context, as a task of the caller's own loop
+        # would: context variables set by the code that calls the handler are seen inside.
+        future = _caller_context().run(
             asyncio.run_coroutine_threadsafe, _call_tracked(app, scope, cycle), loop
         )
         try:
@@ -162,6 +168,10 @@ class AsyncioRuntime:
         loop = self.loop
         if loop is None:
             loop = self.loop = asyncio.new_event_loop()
+            # asyncio's loops keep time with time.monotonic(); calling it directly saves the
+            # deadline guard a method call per invocation. Any other loop is asked itself.
+            if type(loop).time is not asyncio.BaseEventLoop.time:
+                self.clock = loop.time
         return loop
 
     def _drives_here(self) -> bool:
@@ -219,6 +229,7 @@ class AsyncioRuntime:
         self.run(_finish_tasks)
         self.loop = None
         self.guard = self.watched = None
+        self.armed = _NEVER
         thread = self.thread
         if thread is not None:
             self.thread = None
@@ -234,9 +245,22 @@ class AsyncioRuntime:
         if thread is threading.current_thread():
             # Joining itself is impossible: let the thread finish the tasks and stop.
             self.loop = self.thread = self.guard = None
+            self.armed = _NEVER
             loop.call_soon(_finish_and_stop, loop)
             return
         self.close()
+
+
+def _caller_context() -> Context:
+    """A copy of the calling thread's context for the app, without sniffio's marker of the
+    caller's async library (the app runs on the handler's loop, not the caller's)."""
+    context = copy_context()
+    sniffio = _modules.get("sniffio")
+    if sniffio is not None:
+        marker = sniffio.current_async_library_cvar
+        if context.get(marker) is not None:
+            context.run(marker.set, None)
+    return context
 
 
 def _expire(loop: asyncio.AbstractEventLoop, cycle: HTTPCycle, grace: float) -> None:
@@ -248,6 +272,15 @@ def _expire(loop: asyncio.AbstractEventLoop, cycle: HTTPCycle, grace: float) -> 
     task = cycle.task
     if task is not None and not task.done():
         cycle.timer = loop.call_later(grace, task.cancel)
+
+
+async def _run_and_stop(
+    app: ASGIApp, scope: Scope, cycle: HTTPCycle, stop: Callable[[], None]
+) -> None:
+    try:
+        await app(scope, cycle.receive, cycle.send)
+    finally:
+        stop()
 
 
 async def _call_tracked(app: ASGIApp, scope: Scope, cycle: HTTPCycle) -> None:
@@ -336,7 +369,12 @@ class TrioRuntime:
             await event.wait()
         return event.is_set()
 
-    def _submit(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> _TrioTask:
+    def _submit(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        context: Context | None = None,
+    ) -> _TrioTask:
         if self.token is None:
             self._start()
         task = _TrioTask()
@@ -346,6 +384,11 @@ class TrioRuntime:
 
             if task.cancelled or not task.future.set_running_or_notify_cancel():
                 return
+            if context is not None:
+                # trio starts a task in a copy of its nursery's context and takes none from
+                # the caller: the caller's variables are set in this task's own copy.
+                for variable, value in context.items():
+                    variable.set(value)
             with trio.CancelScope() as scope:
                 task.scope = scope
                 if task.grace is not None:
@@ -370,7 +413,7 @@ class TrioRuntime:
     def run_app(
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
     ) -> None:
-        task = cycle.task = self._submit(app, (scope, cycle.receive, cycle.send))
+        task = cycle.task = self._submit(app, (scope, cycle.receive, cycle.send), _caller_context())
         future = task.future
         try:
             try:

@@ -143,7 +143,8 @@ class TestEveryFormat:
             host = f"127.0.0.1:{client.port}"
         assert seen["method"] == "GET"
         assert seen["path"] == "/items/a/b"
-        assert seen["raw_path"] == "/items/a%2Fb"
+        # An HTTP API decodes the path before it makes the event: the raw path is that path.
+        assert seen["raw_path"] == ("/items/a/b" if fmt == "v2" else "/items/a%2Fb")
         assert seen["root_path"] == ""
         assert seen["query_string"] == QUERY_SEEN[fmt]
         headers = seen["headers"]
@@ -188,7 +189,9 @@ class TestEveryFormat:
         assert status == 201
         assert body == b"cookies set"
         assert values(headers, "set-cookie") == ["first=1; Path=/", "second=2; Path=/; HttpOnly"]
-        repeated = [part for value in values(headers, "x-repeated") for part in value.split(",")]
+        repeated = [
+            part.strip() for value in values(headers, "x-repeated") for part in value.split(",")
+        ]
         assert repeated == ["a", "b"]
 
     def test_head_has_no_body(self, fmt: str, backend: str) -> None:

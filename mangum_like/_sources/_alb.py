@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mangum_like")
 
+# "Lambda functions as targets": the response JSON, and the request body, may be at most 1 MB
+# each. The load balancer answers 502 to a larger result, with nothing in the function's log.
+MAX_RESULT_BYTES = 1024 * 1024
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
 
 def _verbatim_query(params: dict[str, Any] | None) -> bytes:
     if not params:
@@ -103,7 +108,7 @@ class ALB:
             result["headers"] = self._single_value_headers(grouped)
         result["body"] = text
         result["isBase64Encoded"] = is_base64
-        check_size(result, text, is_base64)
+        check_size(result, text, is_base64, MAX_RESULT_BYTES, "Application Load Balancer")
         return result
 
     def _single_value_headers(self, grouped: dict[str, list[str]]) -> dict[str, str]:
@@ -111,16 +116,20 @@ class ALB:
         for name, values in grouped.items():
             if len(values) == 1:
                 single[name] = values[0]
-                continue
-            # ALB treats header names case-insensitively but passes each casing through as its
-            # own header line, so every value (Set-Cookie above all) reaches the client.
-            spread_over_casings(single, name, values)
-            if not self.hinted:
-                self.hinted = True
-                logger.warning(
-                    "The response repeats the %r header; in single-value mode each value is sent "
-                    "under a different casing of the name. Enable multi-value headers on the ALB "
-                    "target group to receive them as a list.",
-                    name,
-                )
+            elif name != "set-cookie":
+                # RFC 9110 5.3: the values of a repeated field join into one, in order.
+                single[name] = ", ".join(values)
+            else:
+                # Set-Cookie cannot be joined (RFC 6265 3). ALB treats header names
+                # case-insensitively but passes each casing through as its own header line,
+                # so each cookie goes under its own casing of the name.
+                spread_over_casings(single, name, values)
+                if not self.hinted:
+                    self.hinted = True
+                    logger.warning(
+                        "The response sets %d cookies; in single-value mode each Set-Cookie is "
+                        "sent under a different casing of the name. Enable multi-value headers "
+                        "on the ALB target group to receive them as a list.",
+                        len(values),
+                    )
         return single

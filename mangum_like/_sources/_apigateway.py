@@ -22,6 +22,7 @@ from ._base import (
     make_scope,
     require_str,
     segment_prefix,
+    split_decoded_path,
     split_path,
 )
 
@@ -106,7 +107,12 @@ class APIGatewayV1:
         raw = require_str(typed.get("path"), "path")
         if raw[0] != "/":
             raw = "/" + raw
-        path, raw_path = split_path(raw)
+        # An HTTP API (payload 1.0 declares its version; REST events carry none) hands over the
+        # path decoded, a REST API as the client sent it.
+        if typed.get("version") == "1.0":
+            path, raw_path = split_decoded_path(raw)
+        else:
+            path, raw_path = split_path(raw)
         request_context = _dict(typed.get("requestContext"))
         root_path, prepend = self._root_path(path, raw, request_context)
         if prepend:
@@ -194,7 +200,13 @@ class APIGatewayV2:
         raw = typed.get("rawPath")
         if not raw or raw.__class__ is not str:
             raw = require_str(raw, "rawPath")
-        path, raw_path = split_path(raw)
+        # An HTTP API hands over rawPath decoded; a function URL (its own domain name) as the
+        # client sent it.
+        domain = request_context.get("domainName")
+        if domain.__class__ is str and ".lambda-url." in domain:
+            path, raw_path = split_path(raw)
+        else:
+            path, raw_path = split_decoded_path(raw)
         root_path = ""
         base = self.config.api_gateway_base_path
         if base and segment_prefix(path, base):
@@ -230,7 +242,7 @@ class APIGatewayV2:
             found,
             http.get("sourceIp"),
             http.get("protocol"),
-            request_context.get("domainName"),
+            domain,
         )
         return scope, decode_body(typed.get("body"), typed.get("isBase64Encoded"))
 

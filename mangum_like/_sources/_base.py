@@ -197,6 +197,28 @@ def split_path(raw: str) -> tuple[str, bytes]:
     return path, quote(raw, safe=_PATH_SAFE).encode("ascii")
 
 
+# What may stay as it is in the raw path of a path the service decoded: unreserved characters,
+# sub-delims, ":", "@" and "/" (RFC 3986 3.3). "%" is not among them: in a decoded path it is
+# a literal percent sign, encoded as "%25".
+_DECODED_SAFE = "/!$&'()*+,;=:@-._~"
+_DECODED_PLAIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + _DECODED_SAFE
+
+
+def split_decoded_path(path: str) -> tuple[str, bytes]:
+    """The ``path`` and ``raw_path`` of a path the service delivers already percent-decoded.
+
+    API Gateway HTTP APIs decode the request path before the event is made (a client's
+    ``/a%2Fb`` arrives as ``/a/b``, its ``/100%2525`` as ``/100%25``), so decoding it again
+    would turn ``%25`` into ``%`` and ``%252e%252e`` into ``..``. The path is the app's as it
+    stands; ``raw_path`` is that path encoded again, so that it decodes to ``path``.
+    """
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.rstrip(_DECODED_PLAIN):  # nothing to encode (the common case)
+        return path, path.encode("ascii")
+    return path, quote(path, safe=_DECODED_SAFE).encode("ascii")
+
+
 def segment_prefix(path: str, prefix: str) -> bool:
     """Whether ``prefix`` starts ``path`` on whole segments: ``/api`` does not start ``/apiary``."""
     return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
@@ -232,6 +254,9 @@ def _parse_server(host: str, port_text: str | None, scheme: str) -> tuple[str, i
     if sep and "]" not in port_part:  # "[::1]" has colons but no port
         host = name
         port_text = port_text or port_part
+    if host.startswith("[") and host.endswith("]"):
+        # An IPv6 literal (RFC 3986 3.2.2): the scope names the bare address, as uvicorn does.
+        host = host[1:-1]
     if port_text and port_text.isdigit():
         return host, int(port_text)
     return host, 443 if scheme == "https" else 80
@@ -380,9 +405,16 @@ class ResultTooLarge(Exception):
         self.where = where
 
 
-def check_size(result: LambdaResult, body_text: str, is_base64: bool) -> None:
-    """Raise ``ResultTooLarge`` when the serialised result would exceed Lambda's limit."""
-    if len(body_text) < MAX_RESULT_BYTES // 8:
+def check_size(
+    result: LambdaResult,
+    body_text: str,
+    is_base64: bool,
+    limit: int = MAX_RESULT_BYTES,
+    where: str = "AWS Lambda",
+) -> None:
+    """Raise ``ResultTooLarge`` when the serialised result would exceed ``limit`` bytes (Lambda's
+    own by default; a source whose caller takes less names it)."""
+    if len(body_text) < limit // 8:
         return  # even at 6 bytes a character once escaped, this fits beside any headers
     envelope = dict(result, body="")
     import json  # only for results of megabytes
@@ -392,5 +424,5 @@ def check_size(result: LambdaResult, body_text: str, is_base64: bool) -> None:
         size += len(body_text)  # base64 needs no JSON escaping
     else:
         size += len(json.dumps(body_text, ensure_ascii=False).encode("utf-8")) - 2
-    if size > MAX_RESULT_BYTES:
-        raise ResultTooLarge(size)
+    if size > limit:
+        raise ResultTooLarge(size, limit, where)
