@@ -700,3 +700,18 @@ def test_serve_the_flagship_example_with_no_aws_account(tmp_path: Path) -> None:
     status, stderr = served.status, served.stderr
     assert status == 0, stderr
     assert "POST /items 201 " in stderr
+
+
+@pytest.mark.parametrize("fmt", ["alb", "alb-multi"])
+def test_alb_takes_a_request_body_of_1_mb_at_most(fmt: str) -> None:
+    # "Lambda functions as targets": an ALB hands the function at most 1 MB of request body.
+    app = EchoApp()
+    limit = 1024 * 1024
+    with serving(app, fmt) as client:
+        over, _, _ = client.request("POST", "/cookies", body=bytes(limit + 1))
+        # The oversized body was read and dropped: the same connection serves the next one.
+        at, _, answer = client.request("POST", "/cookies", body=bytes(limit))
+        # 800 KB echoed is over 1 MB once base64 in the result: the handler answers 502.
+        echoed, _, _ = client.request("POST", "/binary", body=bytes(800 * 1024))
+    assert (over, at, answer, echoed) == (413, 201, b"cookies set", 502)
+    assert app.requests == 2

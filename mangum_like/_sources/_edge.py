@@ -94,6 +94,13 @@ def cf_record(event: LambdaEvent) -> dict[str, Any]:
     return cf
 
 
+def _config(cf: Any) -> dict[str, Any]:
+    """``cf.config``, or ``{}`` where the event has none or a malformed one (the 400 answered
+    to such an event reads it too)."""
+    config = cf.get("config") if isinstance(cf, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
 def _body(request: CloudFrontRequest) -> bytes:
     body: Any = request.get("body")
     if not body:
@@ -172,7 +179,7 @@ class LambdaEdge:
             found,
             request.get("clientIp"),
             None,  # CloudFront does not pass the viewer's protocol version
-            (cf.get("config") or {}).get("distributionDomainName"),
+            _config(cf).get("distributionDomainName"),
         )
         return scope, _body(request)
 
@@ -206,8 +213,10 @@ class LambdaEdge:
 
     @staticmethod
     def _check_size(event: LambdaEvent, result: LambdaResult, text: str) -> None:
-        trigger = (cf_record(event).get("config") or {}).get("eventType") or "viewer-request"
-        limit = _LIMITS.get(trigger, VIEWER_REQUEST_LIMIT)
+        trigger = _config(cf_record(event)).get("eventType")
+        limit = _LIMITS.get(trigger, VIEWER_REQUEST_LIMIT) if isinstance(trigger, str) else None
+        if limit is None:
+            trigger, limit = "viewer-request", VIEWER_REQUEST_LIMIT
         estimate = len(text) * 6 + sum(
             len(name) * 2 + 24 + len(entry["value"]) * 6
             for name, entries in result["headers"].items()
