@@ -242,7 +242,8 @@ async def var_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     body = REQUEST_VAR.get("unset").encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    headers = [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
