@@ -9,10 +9,10 @@ from .._exceptions import UnsupportedEvent
 from ._alb import ALB
 from ._apigateway import APIGatewayV1, APIGatewayV2
 from ._base import SourceConfig
-from ._bedrock import BedrockAgent
-from ._edge import LambdaEdge
-from ._lattice import LatticeV1, LatticeV2
-from ._passthrough import PassThrough
+
+# Lambda@Edge, VPC Lattice, Bedrock agents and pass-through load with their first event (or
+# with the handler that asks for pass-through): "import mangum_like" stays as light as the
+# API Gateway and ALB sources need.
 
 __all__ = ["SourceConfig", "Sources"]
 
@@ -75,12 +75,13 @@ class Sources:
     """
 
     __slots__ = (
+        "_bedrock",
+        "_edge",
+        "_lattice_v1",
+        "_lattice_v2",
         "alb",
-        "bedrock",
+        "config",
         "custom",
-        "edge",
-        "lattice_v1",
-        "lattice_v2",
         "pass_through",
         "v1",
         "v2",
@@ -93,17 +94,52 @@ class Sources:
         lambda_config: LambdaConfig,
         pass_through_path: str | None = None,
     ) -> None:
+        self.config = config
         self.custom = tuple(CustomSource(cls, lambda_config) for cls in custom_handlers)
         self.v1 = APIGatewayV1(config)
         self.v2 = APIGatewayV2(config)
         self.alb = ALB(config)
-        self.edge = LambdaEdge(config)
-        self.lattice_v1 = LatticeV1(config)
-        self.lattice_v2 = LatticeV2(config)
-        self.bedrock = BedrockAgent(config)
-        self.pass_through = (
-            PassThrough(config, pass_through_path) if pass_through_path is not None else None
-        )
+        self._edge: EventSource | None = None
+        self._lattice_v1: EventSource | None = None
+        self._lattice_v2: EventSource | None = None
+        self._bedrock: EventSource | None = None
+        self.pass_through: EventSource | None = None
+        if pass_through_path is not None:
+            from ._passthrough import PassThrough
+
+            self.pass_through = PassThrough(config, pass_through_path)
+
+    @property
+    def edge(self) -> EventSource:
+        if self._edge is None:
+            from ._edge import LambdaEdge
+
+            self._edge = LambdaEdge(self.config)
+        return self._edge
+
+    @property
+    def lattice_v1(self) -> EventSource:
+        if self._lattice_v1 is None:
+            from ._lattice import LatticeV1
+
+            self._lattice_v1 = LatticeV1(self.config)
+        return self._lattice_v1
+
+    @property
+    def lattice_v2(self) -> EventSource:
+        if self._lattice_v2 is None:
+            from ._lattice import LatticeV2
+
+            self._lattice_v2 = LatticeV2(self.config)
+        return self._lattice_v2
+
+    @property
+    def bedrock(self) -> EventSource:
+        if self._bedrock is None:
+            from ._bedrock import BedrockAgent
+
+            self._bedrock = BedrockAgent(self.config)
+        return self._bedrock
 
     def detect(self, event: Any, context: LambdaContext) -> EventSource:
         for custom in self.custom:

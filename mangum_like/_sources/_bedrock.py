@@ -11,7 +11,6 @@ that the schema describes serves the request; its response travels back in the a
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
@@ -58,6 +57,8 @@ def _typed(kind: Any, value: Any) -> Any:
                 return lowered == "true"
             return value
         if kind in ("array", "object"):
+            import json  # on first use, so that "import mangum_like" stays light
+
             return json.loads(value)
     except ValueError:
         pass  # the app's validation says what is wrong with it
@@ -88,6 +89,8 @@ def _body(event: LambdaEvent) -> tuple[bytes, str | None]:
     mime = content_type.partition(";")[0].strip().lower()
     if mime in _JSON_TYPES or mime.endswith("+json"):
         fields = {str(p.get("name")): _typed(p.get("type"), p.get("value")) for p in properties}
+        import json  # on first use, so that "import mangum_like" stays light
+
         return json.dumps(fields, ensure_ascii=False).encode("utf-8"), content_type
     if mime == "application/x-www-form-urlencoded":
         pairs = [(str(p.get("name")), header_text(p.get("value"))) for p in properties]

@@ -9,7 +9,6 @@ Lambda retries the event or batch as the source's retry policy says.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from .._exceptions import PassThroughFailed
@@ -32,6 +31,8 @@ class PassThrough:
         self.path, self.raw_path = split_path(path)
 
     def request(self, event: LambdaEvent, context: LambdaContext) -> tuple[Scope, bytes]:
+        import json  # on first use, so that "import mangum_like" stays light
+
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers: Headers = [
             (b"content-type", b"application/json"),
@@ -79,6 +80,8 @@ class PassThrough:
                 "(application/json), which becomes the Lambda result"
             )
         try:
+            import json  # on first use, so that "import mangum_like" stays light
+
             parsed: LambdaResult = json.loads(body)
         except ValueError as exc:
             raise PassThroughFailed(f"{where} is not valid JSON ({_excerpt(body)})") from exc
