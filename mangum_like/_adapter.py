@@ -332,7 +332,9 @@ class Mangum:
             )
         return None
 
-    def _timed_out(self, scope: Any, context: Any, budget: float | None) -> tuple[int, Any, bytes]:
+    def _timed_out(
+        self, scope: Any, context: Any, budget: float | None, streamed: bool = False
+    ) -> tuple[int, Any, bytes]:
         if self._environment.terminating is not None:
             reason = "the execution environment is ending (SIGTERM)"
         else:
@@ -345,11 +347,13 @@ class Mangum:
                 f"{left} before the Lambda deadline (timeout_margin={self.timeout_margin} s)"
             )
         logger.error(
-            "%s %s was cut short %s: the app was sent http.disconnect, then cancelled; "
-            "answering 504",
+            "%s %s was cut short %s: the app was sent http.disconnect, then cancelled; %s",
             scope.get("method"),
             scope.get("path"),
             reason,
+            "the stream it had started was cut off (its status and headers had gone out)"
+            if streamed
+            else "answering 504",
         )
         return error_response(504, "Gateway Timeout")
 
@@ -415,10 +419,13 @@ class Mangum:
         except Exception as exc:
             if cycle.complete or cycle.write_failed:
                 logger.exception(
-                    "The app raised after %s the response to %s %s",
-                    "losing" if cycle.write_failed else "completing",
+                    "Exception in the app serving %s %s (%s)",
                     scope.get("method"),
                     scope.get("path"),
+                    "the client had gone away"
+                    if cycle.write_failed
+                    else f"raised after it had sent its {cycle.status} response, which the "
+                    "client got",
                 )
             elif cycle.started:
                 logger.exception(
@@ -439,7 +446,7 @@ class Mangum:
             if cycle.complete or cycle.write_failed:
                 pass  # done, or the client is gone and that was logged
             elif cycle.expired:
-                self._timed_out(scope, context, budget)
+                self._timed_out(scope, context, budget, streamed=cycle.started)
                 if cycle.started:
                     _fail(stream, TimeoutError("the request was cut short by the deadline guard"))
                 else:

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from . import __version__
 from ._adapter import Mangum
 from ._context import LambdaContext
 from ._exceptions import MangumLikeError
@@ -86,6 +87,11 @@ def import_target(spec: str) -> Any:
     The current directory comes first on ``sys.path``, as with ``python -m``.
     """
     module_name, sep, attrs = spec.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        raise CLIError(
+            f"{spec!r} names a file; an import string names a module: "
+            f"did you mean {_as_import_string(module_name, attrs or 'app')!r}?"
+        )
     if not sep:
         module_name, _, attrs = spec.rpartition(".")
     if not module_name or not attrs:
@@ -120,6 +126,13 @@ def import_target(spec: str) -> Any:
     return target
 
 
+def _as_import_string(path: str, attrs: str) -> str:
+    """``./src/app.py`` and ``app`` -> ``src.app:app``."""
+    module = path.replace("\\", "/").removesuffix(".py")
+    parts = [part for part in module.split("/") if part not in ("", ".")]
+    return ".".join(parts) + ":" + attrs
+
+
 def _raised_in(module_name: str, exc: BaseException) -> str:
     """The message for an exception raised while the user's module ran: its own traceback."""
     tb: TracebackType | None = exc.__traceback__
@@ -152,9 +165,12 @@ class Function:
         self.mangum: Mangum | None = None
         if isinstance(target, Mangum):
             if base_path is not None or backend is not None:
+                given = "--base-path" if base_path is not None else "--backend"
                 raise CLIError(
-                    "--base-path and --backend apply to an ASGI app; this is a Mangum handler, "
-                    "which has its own api_gateway_base_path and backend"
+                    f"{given} applies to an ASGI app, and this is a Mangum handler, which has "
+                    "its own: pass it where the handler is made, as Mangum(app, "
+                    "api_gateway_base_path=..., backend=...), or name the app itself "
+                    "(MODULE:app) to serve it with these options"
                 )
             self.mangum = target
             self.handler: Callable[[Any, Any], Any] = target
@@ -183,7 +199,10 @@ class Function:
             try:
                 self.mangum.startup()
             except MangumLikeError as exc:
-                raise CLIError(f"The app's lifespan startup failed: {exc}", 1) from exc
+                # The traceback is logged once already: one line says what happened.
+                cause = exc.__cause__
+                what = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+                raise CLIError(f"the app's lifespan startup failed ({what})", 1) from exc
 
     def stop(self) -> None:
         if self.mangum is not None:
@@ -314,6 +333,8 @@ class DevServer(ThreadingHTTPServer):
         )
         # One Lambda execution environment serves one invocation at a time.
         self.invocation = threading.Lock()
+        #: The request being invoked, for the shutdown message.
+        self.in_flight: Request | None = None
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), _RequestHandler)
@@ -333,11 +354,14 @@ class DevServer(ThreadingHTTPServer):
         if isinstance(payload, Response):
             return payload
         with self.invocation:
+            self.in_flight = request
             context = LambdaContext.local(self.function_timeout)
             try:
                 result = invoke(self.function, payload, context)
             except InvocationError as exc:
                 return self._failed(exc)
+            finally:
+                self.in_flight = None
         return self._result(result)
 
     def stream(self, mangum: Mangum, request: Request, out: StreamedResponse) -> Response | None:
@@ -351,6 +375,7 @@ class DevServer(ThreadingHTTPServer):
         if isinstance(payload, Response):
             return payload
         with self.invocation:
+            self.in_flight = request
             context = LambdaContext.local(self.function_timeout)
             try:
                 result = mangum.stream(json.loads(payload), context, out)
@@ -364,6 +389,8 @@ class DevServer(ThreadingHTTPServer):
                     out.fail(exc)
                     return None
                 return self._failed(_failed(exc))
+            finally:
+                self.in_flight = None
         return self._result(result)
 
     def _event(self, request: Request) -> str | Response:
@@ -784,6 +811,9 @@ def _invoke_mode(given: str | None) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     _check_stage(args.format, args.stage)
+    # The dev server writes one access line per request (mangum_like.cli.access, which also
+    # covers the answers given without an invocation); the handler's own would repeat it.
+    logging.getLogger("mangum_like.http").setLevel(logging.WARNING)
     mode = _invoke_mode(args.invoke_mode)
     if args.reload:
         return _supervise([arg for arg in args.argv if arg != "--reload"])
@@ -805,7 +835,23 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # As uvicorn does: the first signal shuts down gracefully (the request in flight ends,
+        # then the lifespan shuts down), a second one stops at once. Written straight to
+        # stderr: a signal handler must not wait for the logging module's locks.
+        if stop.is_set():
+            _say("Stopping at once: the app's lifespan shutdown is skipped")
+            os._exit(128 + signum)  # 130 after Ctrl-C
         stop.set()
+        request = server.in_flight
+        waiting = (
+            f"waiting for {request.method} {request.target} to finish, then " if request else ""
+        )
+        _say(f"Shutting down: {waiting}the app's lifespan shutdown (Ctrl-C again to stop at once)")
+        if signum == signal.SIGTERM:
+            # A supervisor's SIGTERM is followed by a SIGKILL: end within a grace period.
+            watchdog = threading.Timer(args.shutdown_grace, _grace_over, (args.shutdown_grace,))
+            watchdog.daemon = True
+            watchdog.start()
 
     previous: dict[int, Any] = {}
     try:
@@ -838,6 +884,17 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
     logger.info("Stopped; the app's lifespan has shut down")
     return 0
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        os.write(sys.stderr.fileno(), f"{line}\n".encode())
+
+
+def _grace_over(seconds: float) -> None:
+    _say(f"Stopping at once: the {seconds:g} s grace period after SIGTERM is over")
+    os._exit(128 + signal.SIGTERM)
 
 
 def _explain_streaming(server: DevServer) -> None:
@@ -1033,6 +1090,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return port
+
+
 def _stage(text: str) -> str:
     stage = text.strip("/")
     if not stage or "/" in stage or stage == "$default":
@@ -1049,6 +1116,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mangum-like",
         description="Run an ASGI app or a Lambda handler locally, as AWS Lambda runs it.",
     )
+    parser.add_argument("--version", action="version", version=f"mangum-like {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def target(sub: argparse.ArgumentParser) -> None:
@@ -1073,6 +1141,14 @@ def _parser() -> argparse.ArgumentParser:
             type=_seconds,
             default=30.0,
             help="the function timeout the context counts down from (default: 30 seconds)",
+        )
+
+    def log_level(sub: argparse.ArgumentParser, default: str) -> None:
+        sub.add_argument(
+            "--log-level",
+            choices=LOG_LEVELS,
+            default=default,
+            help=f"the root logger's level, for the app's own log lines (default: {default})",
         )
 
     def event_options(sub: argparse.ArgumentParser) -> None:
@@ -1107,7 +1183,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restart the server when a .py file under the current directory changes",
     )
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000; 0 picks one")
+    serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks one")
     serve.add_argument("--format", choices=tuple(FORMATS), default="v2", help="default: v2")
     serve.add_argument(
         "--stage",
@@ -1122,6 +1198,15 @@ def _parser() -> argparse.ArgumentParser:
         f"does (formats {', '.join(STREAMED)}); default: ${INVOKE_MODE_ENV}, else buffered",
     )
     handler_options(serve)
+    serve.add_argument(
+        "--shutdown-grace",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="after SIGTERM, how long the request in flight and the lifespan shutdown may take "
+        "before the server stops at once (default: 10)",
+    )
+    log_level(serve, "info")
     serve.set_defaults(run=_serve)
 
     invoke_parser = commands.add_parser(
@@ -1136,6 +1221,7 @@ def _parser() -> argparse.ArgumentParser:
     invoke_parser.add_argument("--format", choices=tuple(FORMATS), help="default: v2")
     event_options(invoke_parser)
     handler_options(invoke_parser)
+    log_level(invoke_parser, "warning")
     invoke_parser.set_defaults(run=_invoke)
 
     event_parser = commands.add_parser(
@@ -1150,9 +1236,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging() -> None:
-    # The CLI's own lines (access log, warnings) go to stderr; the app's and the adapter's
-    # through the root logger, at WARNING unless the user configured logging.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _setup_logging(level: str | None) -> None:
+    # The CLI's own lines (its access line, warnings) go to stderr; the app's and the adapter's
+    # through the root logger, at --log-level (as uvicorn's --log-level sets it), unless the
+    # user configured logging.
     if not logger.handlers:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -1160,7 +1250,11 @@ def _setup_logging() -> None:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     if not logging.root.handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    if level is not None:
+        logging.root.setLevel(level.upper())
+    elif logging.root.level == logging.NOTSET:
+        logging.root.setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1168,7 +1262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     args.argv = argv
-    _setup_logging()
+    _setup_logging(getattr(args, "log_level", None))
     try:
         status: int = args.run(args)
     except CLIError as exc:

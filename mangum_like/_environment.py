@@ -152,14 +152,18 @@ class Environment:
                 "lifespan='on' but the app does not support the ASGI lifespan protocol "
                 f"({reason}); use lifespan='auto' or 'off'"
             ) from cycle.error
-        logger.error(
-            "Lifespan startup failed: %s; the next invocation tries again",
-            reason,
-            exc_info=cycle.error,
-        )
-        raise LifespanFailure(
-            f"lifespan startup failed: {reason}; the next invocation tries again"
-        ) from cycle.error
+        # Only a failure at an invocation leaves the environment to try again: at Init (or
+        # in a command) the exception ends it.
+        again = "; the next invocation tries again" if invocation else ""
+        error = cycle.error
+        if error is not None:
+            # One traceback: the app's own (a failed message often repeats it as text).
+            summary = repr(error)
+            logger.error("Lifespan startup failed: %s%s", summary, again, exc_info=error)
+        else:
+            logger.error("Lifespan startup failed: %s%s", reason, again)
+            summary = reason
+        raise LifespanFailure(f"lifespan startup failed: {summary}{again}") from error
 
     def _register(self) -> None:
         _LIVE.add(self)

@@ -94,10 +94,14 @@ class HTTPCycle:
         """The response to hand back once the app has returned or (in ``except``) raised."""
         if self.state == _COMPLETE:
             if raised:
+                # Starlette's error middleware sends its 500 and then re-raises: this is the
+                # app's own exception, and the response it sent is what the client gets.
                 logger.exception(
-                    "The app raised after completing the response to %s %s; the response stands",
+                    "Exception in the app serving %s %s (raised after it had sent its %d "
+                    "response, which the client gets)",
                     scope.get("method"),
                     scope.get("path"),
+                    self.status,
                 )
             chunks = self.chunks
             return self.status, self.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)

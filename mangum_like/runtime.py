@@ -795,7 +795,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     _setup_logging()
     address = os.environ.get(RUNTIME_API_ENV)
     if not address:
-        sys.stderr.write(f"{RUNTIME_API_ENV} is not set: this runs inside AWS Lambda only\n")
+        target = args[0] if args else "MODULE:ATTR"
+        sys.stderr.write(
+            f"{RUNTIME_API_ENV} is not set: python -m mangum_like.runtime is the runtime loop "
+            "of a Lambda function and runs inside AWS Lambda (or a Runtime API emulator) only.\n"
+            f"To run the app here: mangum-like serve {target} (an HTTP server, each request a "
+            f"Lambda event), or mangum-like invoke {target} (one event, the result printed).\n"
+        )
         raise SystemExit(2)
     name = args[0] if args else os.environ.get("_HANDLER", "")
     mode = (os.environ.get(INVOKE_MODE_ENV) or "buffered").strip().lower()

@@ -42,8 +42,12 @@ def _cli_logging() -> Iterator[None]:
 
     logger = logging.getLogger("mangum_like.cli")
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    # main() sets the root logger's level (--log-level) and quiets mangum_like.http in serve.
+    levels = {name: logging.getLogger(name).level for name in ("", "mangum_like.http")}
     yield
     logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
@@ -396,7 +400,9 @@ class TestInvokeCommand:
         monkeypatch.setattr(cli_apps, "broken", Mangum(broken, lifespan="on"), raising=False)
         status, _, err = run(capsys, "invoke", "tests.cli_apps:broken")
         assert status == 1
-        assert "The app's lifespan startup failed: lifespan startup failed: no database" in err
+        assert (
+            "Error: the app's lifespan startup failed (lifespan startup failed: no database)" in err
+        )
 
 
 # -- import strings --------------------------------------------------------------------------------
@@ -477,7 +483,7 @@ class TestImportStrings:
     def test_options_for_an_app_only(self, capsys: pytest.CaptureFixture[str]) -> None:
         status, _, err = run(capsys, "invoke", "tests.cli_apps:handler", "--base-path", "/api")
         assert status == 2
-        assert "--base-path and --backend apply to an ASGI app" in err
+        assert "applies to an ASGI app, and this is a Mangum handler" in err
 
     def test_invalid_base_path(self, capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(CLIError, match="api_gateway_base_path must be a string"):

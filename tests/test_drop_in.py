@@ -291,3 +291,26 @@ class TestIPv6Host:
         app = Recorder()
         make_handler(app)(event, Context())
         assert app.scope["server"] == server
+
+
+def test_an_exception_starlette_answered_is_logged_as_the_apps(
+    make_handler: MakeHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Starlette's error middleware sends its 500, then re-raises the route's exception.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    async def broken(request: Request) -> Any:
+        raise ValueError("the route failed")
+
+    app = Starlette(routes=[Route("/my/path", broken)])
+    with caplog.at_level(logging.ERROR, logger="mangum_like"):
+        result = make_handler(app, lifespan="off")(load_event(HTTP_API), Context())
+    assert result["statusCode"] == 500
+    [record] = [r for r in caplog.records if r.name == "mangum_like"]
+    assert record.getMessage() == (
+        "Exception in the app serving GET /my/path (raised after it had sent its 500 "
+        "response, which the client gets)"
+    )
+    assert record.exc_info is not None and str(record.exc_info[1]) == "the route failed"

@@ -491,7 +491,7 @@ class TestMain:
         with pytest.raises(SystemExit) as caught:
             main(["anything.handler"])
         assert caught.value.code == 2
-        assert "inside AWS Lambda only" in capsys.readouterr().err
+        assert "runs inside AWS Lambda (or a Runtime API emulator) only" in capsys.readouterr().err
 
     def test_no_handler(
         self, emulator: RuntimeAPIEmulator, monkeypatch: pytest.MonkeyPatch

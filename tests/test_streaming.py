@@ -195,7 +195,7 @@ class TestStreamFaults:
         stream = RecordingStream(fail_at="start")
         make_handler(app, backend=backend).stream(url_event(), Context(), stream)
         assert stream.calls == []
-        assert "The app raised after losing the response" in caplog.text
+        assert "Exception in the app serving GET / (the client had gone away)" in caplog.text
 
     @pytest.mark.parametrize(
         ("changes", "text"),
@@ -258,7 +258,10 @@ class TestStreamFaults:
         stream = RecordingStream()
         make_handler(app, backend=backend).stream(url_event(), Context(), stream)
         assert stream.kinds == ["start", "write", "end"]
-        assert "The app raised after completing the response" in caplog.text
+        assert (
+            "Exception in the app serving GET / (raised after it had sent its 200 response, "
+            "which the client got)"
+        ) in caplog.text
 
     @pytest.mark.parametrize("started", [False, True], ids=["nothing-sent", "prelude-sent"])
     def test_returning_without_completing(
@@ -378,3 +381,39 @@ class TestLostStream:
         with caplog.at_level(logging.WARNING, "mangum_like"):
             make_handler(app, backend=backend).stream(url_event(), Context(), stream)
         assert "The response stream was lost" in caplog.text
+
+
+class TestDeadlineLogLines:
+    """What the log says when the deadline guard cuts a streamed request: before its prelude
+    went out the client gets a 504; after it, the stream is cut, and the log says which."""
+
+    @pytest.mark.parametrize("started", [False, True], ids=["nothing-sent", "prelude-sent"])
+    def test_the_log_says_what_the_client_got(
+        self,
+        make_handler: MakeHandler,
+        backend: str,
+        started: bool,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            if started:
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+            import anyio
+
+            await anyio.sleep(5)
+
+        stream = RecordingStream()
+        handler = make_handler(app, backend=backend, timeout_margin=0.1)
+        with caplog.at_level(logging.ERROR, logger="mangum_like"):
+            handler.stream(url_event(), Context(remaining_ms=150), stream)
+        [line] = [r.getMessage() for r in caplog.records if "was cut short" in r.getMessage()]
+        if started:
+            assert stream.kinds == ["start", "fail"]
+            assert line.endswith(
+                "the stream it had started was cut off (its status and headers had gone out)"
+            )
+        else:
+            assert stream.prelude["statusCode"] == 504
+            assert line.endswith("answering 504")
