@@ -6,8 +6,11 @@ way the assertions read the resources CloudFormation would create.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 HANDLER = "examples.fastapi_dynamodb.app.handler"
 STAGE = "v1"
 
@@ -115,12 +118,86 @@ def check_function_url(template: Template, function: str) -> dict[str, Any]:
 
 
 def check_rest_stage(template: Template) -> str:
-    """The REST API's named stage; returns the RestApi id."""
+    """The REST API's one stage, v1; returns the RestApi id.
+
+    A deployment that names a stage (its ``StageName``) creates that stage as well, beside the
+    Stage resources: SAM's deployment of a Swagger 2.0 definition names one ``Stage``.
+    """
     _, stage = only(template, "AWS::ApiGateway::Stage")
-    assert stage["StageName"] in (STAGE, {"Ref": "RestApiStageName"})
+    assert resolve(template, stage["StageName"]) == STAGE
     rest_api, _ = only(template, "AWS::ApiGateway::RestApi")
     assert mentions(stage["RestApiId"], rest_api)
+    deployments = resources(template, "AWS::ApiGateway::Deployment")
+    assert deployments
+    assert any(mentions(stage["DeploymentId"], name) for name in deployments)
+    named = {
+        name: deployment["Properties"]["StageName"]
+        for name, deployment in deployments.items()
+        if "StageName" in deployment["Properties"]
+    }
+    assert not named, f"deployments that create a stage of their own: {named}"
     return rest_api
+
+
+def resolve(template: Template, value: Any) -> Any:
+    """``value``, or the default of the template parameter it refers to (``{"Ref": name}``)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        parameter = template.get("Parameters", {}).get(value["Ref"])
+        if parameter is not None:
+            return parameter["Default"]
+    return value
+
+
+def readme_section(title: str) -> str:
+    """The text of the README section ``## title``, up to the next ``## `` heading."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def url_variable_uses(text: str) -> list[tuple[str, str]]:
+    """Every use of a shell variable named ``*_URL`` in ``text``: (name, what follows it)."""
+    return [
+        (match["name"], match["after"])
+        for match in re.finditer(r"\$\{?(?P<name>[A-Z_]+_URL)\}?(?P<after>\S?)", text)
+    ]
+
+
+def ends_in_slash(template: Template, value: Any) -> bool:
+    """Whether an output's value, a URL, ends in "/" (as Lambda's Function URLs do)."""
+    if isinstance(value, str):
+        return value.endswith("/")
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return ends_in_slash(template, value["Fn::Sub"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return ends_in_slash(template, separator if not parts else parts[-1])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        attribute_of = value["Fn::GetAtt"]
+        resource, attribute = (
+            attribute_of.split(".", 1) if isinstance(attribute_of, str) else attribute_of
+        )
+        kind = template["Resources"][resource]["Type"]
+        return (kind, attribute) == ("AWS::Lambda::Url", "FunctionUrl")
+    return False
+
+
+def check_urls_joined_without_double_slash(template: Template, section: str) -> None:
+    """Every URL output ends in "/", and the README section joins a path to one as
+    ``${NAME}path``, never ``$NAME/path`` (which would request ``//path``)."""
+    outputs = [name for name in template["Outputs"] if name.endswith("Url")]
+    assert outputs
+    for output in outputs:
+        assert ends_in_slash(template, template["Outputs"][output]["Value"]), output
+    uses = url_variable_uses(section)
+    names = {name for name, _ in uses}
+    # HTTP_API_URL for HttpApiUrl, STREAMING_FUNCTION_URL for StreamingFunctionUrl, ...
+    known = {re.sub(r"(?<!^)(?=[A-Z])", "_", output).upper() for output in outputs}
+    assert names, "no URL variable in the section"
+    assert names <= known, names - known
+    for name, after in uses:
+        assert after != "/", f"${name}/...: the output ends in / already"
 
 
 def _policy_documents(template: Template, role: str) -> list[dict[str, Any]]:

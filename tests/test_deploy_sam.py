@@ -1,5 +1,5 @@
 """template.yaml: valid for SAM and cfn-lint, deploys what the flagship and the streaming
-function need, and builds.
+function need, and builds; samconfig.toml answers `sam deploy`.
 
 The tools come from .venv-tools, which ./scripts/test installs (scripts/_tools.sh): the SAM CLI
 pins many dependencies of its own and stays out of the project's environment.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,13 +24,18 @@ from .stack_checks import (
     check_function_url,
     check_items_stack,
     check_rest_stage,
+    check_urls_joined_without_double_slash,
     function_with_handler,
     mentions,
     only,
+    readme_section,
+    resolve,
+    resources,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
 TOOLS = ROOT / ".venv-tools" / "bin"
 CODE = ROOT / "examples" / "fastapi_dynamodb"
 STREAMING_CODE = ROOT / "examples" / "sse_streaming"
@@ -106,12 +112,16 @@ print(json.dumps(transform(template, {}, None)))
 """
 
 
-@pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
-    result = run(str(TOOLS / "python"), "-c", TRANSFORM, str(TEMPLATE))
+def transform(path: Path) -> dict[str, Any]:
+    result = run(str(TOOLS / "python"), "-c", TRANSFORM, str(path))
     assert result.returncode == 0, result.stderr
     template: dict[str, Any] = json.loads(result.stdout)
     return template
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    return transform(TEMPLATE)
 
 
 def test_template_deploys_the_flagship_with_least_privilege(transformed: dict[str, Any]) -> None:
@@ -175,6 +185,35 @@ def test_template_streaming_function(transformed: dict[str, Any]) -> None:
     assert mentions(outputs["StreamingFunctionUrl"]["Value"], "StreamingFunctionUrl")
 
 
+def test_template_rest_api_has_the_stage_v1_only(
+    transformed: dict[str, Any], tmp_path: Path
+) -> None:
+    """One REST API stage, v1: OpenAPI 3 keeps SAM from deploying a stage named "Stage" too."""
+    stages = resources(transformed, "AWS::ApiGateway::Stage").values()
+    assert [resolve(transformed, s["Properties"]["StageName"]) for s in stages] == ["v1"]
+    (deployment,) = resources(transformed, "AWS::ApiGateway::Deployment").values()
+    assert "StageName" not in deployment["Properties"]
+    check_rest_stage(transformed)
+    _, rest_api = only(transformed, "AWS::ApiGateway::RestApi")
+    assert rest_api["Body"]["openapi"] == "3.0.1"
+    # Without the Api globals (OpenApiVersion), SAM's deployment names the stage "Stage": the
+    # check sees it.
+    text, count = re.subn(
+        r'^  Api:\n(    .*\n)*?    OpenApiVersion: "3.0.1"\n',
+        "",
+        TEMPLATE.read_text(encoding="utf-8"),
+        flags=re.MULTILINE,
+    )
+    assert count == 1
+    without = tmp_path / "template.yaml"
+    without.write_text(text, encoding="utf-8")
+    swagger = transform(without)
+    (deployment,) = resources(swagger, "AWS::ApiGateway::Deployment").values()
+    assert deployment["Properties"]["StageName"] == "Stage"
+    with pytest.raises(AssertionError, match="create a stage of their own"):
+        check_rest_stage(swagger)
+
+
 def test_template_outputs_the_three_urls(transformed: dict[str, Any]) -> None:
     outputs = transformed["Outputs"]
     assert mentions(outputs["FunctionUrl"]["Value"], "ItemsFunctionUrl")
@@ -182,6 +221,119 @@ def test_template_outputs_the_three_urls(transformed: dict[str, Any]) -> None:
     rest = outputs["RestApiUrl"]["Value"]["Fn::Sub"]
     assert rest.endswith("/${RestApiStageName}/")
     assert "${RestApi}.execute-api" in rest
+
+
+# -- sam deploy --------------------------------------------------------------------------------
+
+# `sam deploy` as the SAM CLI parses it, arguments and samconfig.toml alike, up to the point
+# where it would start deploying: what it would deploy with is printed instead. Run from the
+# repository root, where the README runs it.
+DEPLOY_ARGUMENTS = """
+import inspect, json, sys
+from unittest import mock
+from click.testing import CliRunner
+import samcli.commands.deploy.command as deploy
+import samcli.lib.utils.version_checker as version_checker
+from samcli.cli.main import cli
+
+names = list(inspect.signature(deploy.do_cli).parameters)
+seen = {}
+record = lambda *args: seen.update(zip(names, args))
+with mock.patch.object(version_checker, "_inform_newer_version", lambda: None):
+    with mock.patch.object(deploy, "do_cli", record):
+        result = CliRunner().invoke(cli, ["deploy", *sys.argv[1:]], catch_exceptions=False)
+assert result.exit_code == 0, result.output
+print(json.dumps(seen))
+"""
+
+
+def deploy_arguments(*args: str) -> dict[str, Any]:
+    result = run(str(TOOLS / "python"), "-c", DEPLOY_ARGUMENTS, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    arguments: dict[str, Any] = json.loads(result.stdout)
+    return arguments
+
+
+def test_samconfig_answers_sam_deploy() -> None:
+    """`sam deploy` from the repository root reads samconfig.toml: no --guided needed."""
+    assert SAMCONFIG.is_file()
+    arguments = deploy_arguments()
+    assert arguments["config_file"] == "samconfig.toml"
+    assert arguments["guided"] is False
+    assert arguments["stack_name"] == "mangum-like-examples"
+    # A bucket SAM manages, the roles the stack creates, a change set to confirm.
+    assert (arguments["resolve_s3"], arguments["s3_bucket"]) == (True, None)
+    assert arguments["s3_prefix"] == "mangum-like-examples"
+    assert arguments["capabilities"] == ["CAPABILITY_IAM"]
+    assert arguments["confirm_changeset"] is True
+    # `sam deploy --guided` starts from the same answers.
+    guided = deploy_arguments("--guided")
+    assert guided["guided"] is True
+    assert {key: guided[key] for key in ("stack_name", "confirm_changeset", "capabilities")} == {
+        key: arguments[key] for key in ("stack_name", "confirm_changeset", "capabilities")
+    }
+
+
+# The authentication questions of `sam deploy --guided`, as the SAM CLI asks them for the
+# template, answered with stdin.
+GUIDED_AUTHENTICATION = """
+import json, sys
+import click
+from click.testing import CliRunner
+from samcli.commands.deploy.guided_context import GuidedContext
+from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+template, answers = sys.argv[1], sys.argv[2]
+stacks, _ = SamLocalStackProvider.get_stacks(
+    template, global_parameter_overrides={"AWS::Region": "us-east-1"}
+)
+guided = GuidedContext(template, None, None, None, None, None)
+ask = click.command()(lambda: guided.prompt_authorization(stacks))
+result = CliRunner().invoke(ask, input=answers, standalone_mode=False)
+print(json.dumps({"output": result.output, "error": str(result.exception or "")}))
+"""
+
+
+def guided_authentication(answers: str) -> tuple[list[str], str]:
+    """The questions asked (without their formatting) and the error that ended them, if any."""
+    result = run(str(TOOLS / "python"), "-c", GUIDED_AUTHENTICATION, str(TEMPLATE), answers)
+    assert result.returncode == 0, result.stderr
+    answered = json.loads(result.stdout)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", answered["output"])
+    questions = re.findall(
+        r"^\s*(.+ has no authentication\. Is this okay\? \[y/N\]):", output, re.M
+    )
+    return questions, answered["error"]
+
+
+def test_guided_deploy_asks_five_authentication_questions() -> None:
+    """Every endpoint is public: `sam deploy --guided` asks once per endpoint, and Enter (N)
+    ends the deployment. The README lists the questions and the answer (y)."""
+    asked, error = guided_authentication("y\n" * 5)
+    assert error == ""
+    assert asked == [
+        "ItemsFunction has no authentication. Is this okay? [y/N]",  # the HTTP API
+        "ItemsFunction has no authentication. Is this okay? [y/N]",  # REST API, /
+        "ItemsFunction has no authentication. Is this okay? [y/N]",  # REST API, /{proxy+}
+        "ItemsFunction Function Url has no authentication. Is this okay? [y/N]",
+        "StreamingFunction Function Url has no authentication. Is this okay? [y/N]",
+    ]
+    asked_first, error = guided_authentication("\n")
+    assert asked_first == asked[:1]
+    assert error == "Security Constraints Not Satisfied!"
+    section = readme_section("Deploying with SAM")
+    for question in set(asked):
+        assert section.count(f"{question}: y") == asked.count(question), question
+    assert "Answer `y` five times" in section
+
+
+def test_readme_sam_section(transformed: dict[str, Any]) -> None:
+    section = readme_section("Deploying with SAM")
+    check_urls_joined_without_double_slash(transformed, section)
+    assert "samconfig.toml" in section
+    # sam build builds with the functions' runtime, or in Docker.
+    assert "python3.12" in section
+    assert "--use-container" in section
 
 
 # -- sam build ---------------------------------------------------------------------------------
