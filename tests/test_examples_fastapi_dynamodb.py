@@ -119,6 +119,108 @@ def test_invalid_requests_answer_422(invoke: Callable[..., Result], table: Table
     assert table.scan()["Items"] == []
 
 
+# -- items DynamoDB cannot store ---------------------------------------------------------------
+
+# POST /items with {"name": "big", "tags": [tag]} writes every byte below besides the tag's, by
+# DynamoDB's item size rule: the attribute names id, name, quantity and tags (2 + 4 + 8 + 4), the
+# 32-character id, "big" (3), quantity 0 (1 byte), the list (3) and its one element (1).
+FIXED_BYTES = 2 + 4 + 8 + 4 + 32 + 3 + 1 + 3 + 1
+LIMIT = 400_000
+# "é" is 2 bytes in UTF-8: this tag brings the item to exactly LIMIT bytes with half as many
+# characters, so the app must count bytes, not characters.
+AT_LIMIT_TAG = "é" * ((LIMIT - FIXED_BYTES) // 2)
+TOO_LARGE_FROM_DYNAMODB = {"detail": "the item exceeds DynamoDB's maximum item size (400 KB)"}
+
+
+def test_an_item_over_the_size_limit_answers_422(
+    invoke: Callable[..., Result], table: Table
+) -> None:
+    assert FIXED_BYTES + len(AT_LIMIT_TAG.encode()) == LIMIT
+    result = invoke(http_api("POST", "/items", json={"name": "big", "tags": [AT_LIMIT_TAG + "x"]}))
+    detail = (
+        "the item is 400001 bytes by DynamoDB's item size rule (attribute names and values, "
+        "UTF-8); the limit is 400000 bytes"
+    )
+    body = b'{"detail":"' + detail.encode() + b'"}'
+    headers = {"content-type": "application/json", "content-length": str(len(body))}
+    assert (result.status, result.headers, result.cookies, result.body) == (422, headers, [], body)
+    assert table.scan()["Items"] == []
+
+
+def test_an_item_at_the_size_limit_is_stored(invoke: Callable[..., Result], table: Table) -> None:
+    created = invoke(http_api("POST", "/items", json={"name": "big", "tags": [AT_LIMIT_TAG]}))
+    assert created.status == 201
+    item = created.json()
+    assert item == {"id": item["id"], "name": "big", "quantity": 0, "tags": [AT_LIMIT_TAG]}
+    assert table.get_item(Key={"id": item["id"]})["Item"] == item
+    fetched = invoke(http_api("GET", f"/items/{item['id']}"))
+    assert (fetched.status, fetched.json()) == (200, item)
+
+
+def test_a_patch_dynamodb_refuses_as_too_large_answers_422(
+    invoke: Callable[..., Result], table: Table
+) -> None:
+    """The app does not read an item before a PATCH: DynamoDB's own refusal becomes the 422."""
+    item = invoke(http_api("POST", "/items", json={"name": "big", "tags": [AT_LIMIT_TAG]})).json()
+    # 12,001 bytes more: over 400 KB however "KB" is read (409,600 bytes at most).
+    grown = {"tags": [AT_LIMIT_TAG, "x" * 12_000]}
+    result = invoke(http_api("PATCH", f"/items/{item['id']}", json=grown))
+    assert (result.status, result.json()) == (422, TOO_LARGE_FROM_DYNAMODB)
+    assert table.get_item(Key={"id": item["id"]})["Item"] == item
+
+
+def test_a_put_dynamodb_refuses_as_too_large_answers_422(
+    invoke: Callable[..., Result], table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the app's own count ever let an item through, DynamoDB's refusal is still a 422."""
+    monkeypatch.setattr(items_app, "MAX_ITEM_BYTES", 1_000_000)
+    result = invoke(http_api("POST", "/items", json={"name": "big", "tags": ["x" * 412_000]}))
+    assert (result.status, result.json()) == (422, TOO_LARGE_FROM_DYNAMODB)
+    assert table.scan()["Items"] == []
+
+
+@pytest.mark.parametrize(
+    ("record", "size"),
+    [
+        ({"name": "apple"}, 4 + 5),
+        ({"name": "Zoë"}, 4 + 4),  # ë is 2 bytes in UTF-8
+        ({"quantity": 0}, 8 + 1),
+        ({"quantity": 7}, 8 + 1 + 1),
+        ({"quantity": 42}, 8 + 1 + 1),
+        ({"quantity": 123}, 8 + 2 + 1),
+        ({"quantity": 1200}, 8 + 1 + 1),  # trailing zeros are not significant
+        ({"quantity": 10**38 - 1}, 8 + 19 + 1),
+        ({"tags": []}, 4 + 3),
+        ({"tags": ["a", "bc"]}, 4 + 3 + (1 + 1) + (1 + 2)),
+        ({"id": "0" * 32, "name": "apple", "quantity": 3, "tags": ["red"]}, 34 + 9 + 10 + 11),
+    ],
+)
+def test_item_size_follows_dynamodb_rule(record: dict[str, Any], size: int) -> None:
+    assert items_app.item_size(record) == size
+
+
+def test_item_size_refuses_a_type_it_has_no_rule_for() -> None:
+    with pytest.raises(TypeError, match="no DynamoDB size rule for float"):
+        items_app.item_size({"price": 1.5})
+
+
+def test_quantity_beyond_dynamodb_numbers_answers_422(
+    invoke: Callable[..., Result], table: Table
+) -> None:
+    """DynamoDB numbers hold 38 significant digits; boto3 refuses to send more."""
+    largest = 10**38 - 1
+    created = invoke(http_api("POST", "/items", json={"name": "many", "quantity": largest}))
+    assert (created.status, created.json()["quantity"]) == (201, largest)
+    assert table.get_item(Key={"id": created.json()["id"]})["Item"]["quantity"] == largest
+    for body in ({"name": "more", "quantity": largest + 1}, {"name": "more", "quantity": 10**40}):
+        refused = invoke(http_api("POST", "/items", json=body))
+        assert refused.status == 422
+        assert [error["loc"] for error in refused.json()["detail"]] == [["body", "quantity"]]
+    patched = invoke(http_api("PATCH", f"/items/{created.json()['id']}", json={"quantity": 10**40}))
+    assert patched.status == 422
+    assert len(table.scan()["Items"]) == 1
+
+
 def test_list_pages_through_every_item(invoke: Callable[..., Result]) -> None:
     made = {
         invoke(http_api("POST", "/items", json={"name": f"item {n}"})).json()["id"]

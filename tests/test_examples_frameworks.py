@@ -8,8 +8,13 @@ built on asyncio, so they run on asyncio only.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +25,7 @@ from .example_events import SOURCES, http_api, read
 from .helpers import Context
 
 MakeHandler = Callable[..., Mangum]
+ROOT = Path(__file__).resolve().parent.parent
 
 # framework: (module, the ASGI app's name in it, backends)
 EXAMPLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -130,3 +136,56 @@ def test_examples_leave_the_root_logger_to_lambda(
     handler = make_handler(app_of(framework))
     assert read(handler(http_api("GET", "/hello/logs"), Context())).status == 200
     assert (root.level, list(root.handlers)) == before
+
+
+# Run in a fresh interpreter: Django loads its settings once per process, and a time zone change
+# there would leak into every later test of this one.
+TIME_ZONE_PROBE = """
+import json, os, time
+before = [os.environ.get("TZ"), list(time.tzname)]
+from examples.django_app.asgi import handler
+from tests.example_events import http_api, read
+from tests.helpers import Context
+result = read(handler(http_api("GET", "/hello/zone"), Context()))
+handler.shutdown()
+after = [os.environ.get("TZ"), list(time.tzname)]
+print(json.dumps({"before": before, "after": after, "served": result.json()}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("tz", "tzname"),
+    [
+        (None, ["UTC", "UTC"]),  # Lambda's own zone (and the container's here), TZ unset
+        ("CET-1CEST,M3.5.0,M10.5.0/3", ["CET", "CEST"]),  # a developer's local zone, POSIX form
+    ],
+)
+def test_django_example_leaves_the_process_time_zone_alone(
+    tz: str | None, tzname: list[str]
+) -> None:
+    """Setting up the Django example keeps os.environ["TZ"] and time.tzname as they were.
+
+    Django's settings loader sets TZ and calls time.tzset() for any TIME_ZONE name, which would
+    shift the time stamps of every other log line in the process.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("TZ", "DJANGO_SETTINGS_MODULE")
+    }
+    if tz is not None:
+        env["TZ"] = tz
+    probe = subprocess.run(
+        [sys.executable, "-c", TIME_ZONE_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout)
+    assert report["served"] == {"message": "Hello, zone!", "visits": 1}
+    assert report["before"] == [tz, tzname]
+    assert report["after"] == report["before"]

@@ -14,4 +14,11 @@ INSTALLED_APPS: list[str] = []
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
+# None, not a zone name. Given any name (and Django's default is "America/Chicago"), Django writes
+# it to os.environ["TZ"] and calls time.tzset() when it loads these settings, which moves the
+# whole process to that zone: every other time stamp, such as the log lines of other libraries
+# or of the development server, shifts with it. With None the process keeps the zone it was
+# started in, UTC on Lambda; aware datetimes (USE_TZ) are in UTC either way. Django then has no
+# default zone of its own: a view that shows local times passes one to timezone.localtime().
+TIME_ZONE = None
 GREETING = "Hello"

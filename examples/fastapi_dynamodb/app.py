@@ -5,7 +5,8 @@ lifespan state, so every invocation the environment serves reuses its connection
 (``request.state.table``). Lambda's handler setting is ``examples.fastapi_dynamodb.app.handler``.
 
 Routes: ``POST /items`` (201), ``GET /items`` (paginated), ``GET /items/{id}``,
-``PATCH /items/{id}``, ``DELETE /items/{id}`` (204); an unknown id answers 404.
+``PATCH /items/{id}``, ``DELETE /items/{id}`` (204); an unknown id answers 404, and an item
+DynamoDB cannot store (over its 400 KB item size limit) answers 422, never 500.
 """
 
 from __future__ import annotations
@@ -52,15 +53,20 @@ def get_table(request: Request) -> Table:
 TableDep = Annotated[Table, Depends(get_table)]
 
 
+# DynamoDB numbers hold at most 38 significant digits, and boto3 refuses to send an integer
+# with more digits than that: a larger quantity is an invalid body (422), not a failed write.
+MAX_QUANTITY = 10**38 - 1
+
+
 class ItemIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    quantity: int = Field(default=0, ge=0)
+    quantity: int = Field(default=0, ge=0, le=MAX_QUANTITY)
     tags: list[str] = Field(default_factory=list, max_length=20)
 
 
 class ItemPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    quantity: int | None = Field(default=None, ge=0)
+    quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
     tags: list[str] | None = Field(default=None, max_length=20)
 
 
@@ -92,6 +98,57 @@ def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+# -- item size ----------------------------------------------------------------------------------
+#
+# DynamoDB refuses an item over 400 KB. Its documented rule ("Item sizes and formats" in the
+# DynamoDB Developer Guide) counts, for every attribute, the UTF-8 bytes of its name plus the size
+# of its value: a string is its UTF-8 bytes; a number about 1 byte per two significant digits
+# plus 1; a list 3 bytes plus, per element, 1 byte and the element's size. ``POST /items`` counts
+# the item it is about to write by this rule and refuses it with 422 above MAX_ITEM_BYTES:
+# 400,000 bytes, the lower reading of "400 KB", so an item this app accepts fits whatever the
+# exact figure (the number rule is approximate: at most 20 bytes for a 38-digit quantity).
+# DynamoDB checks every write itself too, and the app answers 422 as well when it refuses one as
+# too large: that covers a PATCH that grows an item past the limit (the app does not read the item
+# beforehand).
+
+MAX_ITEM_BYTES = 400_000
+TOO_LARGE_FROM_DYNAMODB = "the item exceeds DynamoDB's maximum item size (400 KB)"
+
+
+def item_size(record: dict[str, Any]) -> int:
+    """The item's size in bytes by DynamoDB's rule above: attribute names plus values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in record.items())
+
+
+def _value_size(value: object) -> int:
+    # The types this app stores (Item's fields); another type must be added here first.
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value)).strip("0"))  # significant digits: zeros at either end trimmed
+        return (digits + 1) // 2 + 1
+    if isinstance(value, list):
+        return 3 + sum(1 + _value_size(element) for element in value)
+    raise TypeError(f"no DynamoDB size rule for {type(value).__name__} in this app")
+
+
+def _too_large(size: int) -> HTTPException:
+    # 422 as a number: its name in ``status`` differs between the Starlette versions FastAPI uses.
+    return HTTPException(
+        422,
+        f"the item is {size} bytes by DynamoDB's item size rule (attribute names and values, "
+        f"UTF-8); the limit is {MAX_ITEM_BYTES} bytes",
+    )
+
+
+def _refused_as_too_large(exc: ClientError) -> bool:
+    """Whether DynamoDB refused a write because the item would exceed its maximum size."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and (
+        "exceeded the maximum allowed size" in error.get("Message", "")
+    )
+
+
 # The routes are ``async def`` and call boto3 directly: a Lambda environment serves one request
 # at a time, so a blocking call holds up nobody, and every use of the Table resource stays on the
 # loop's thread (boto3 resources must not be shared between threads).
@@ -100,7 +157,16 @@ def _condition_failed(exc: ClientError) -> bool:
 @app.post("/items", status_code=status.HTTP_201_CREATED)
 async def create_item(item: ItemIn, table: TableDep, request: Request, response: Response) -> Item:
     created = Item(id=uuid.uuid4().hex, **item.model_dump())
-    table.put_item(Item=created.model_dump())
+    record = created.model_dump()
+    size = item_size(record)
+    if size > MAX_ITEM_BYTES:
+        raise _too_large(size)
+    try:
+        table.put_item(Item=record)
+    except ClientError as exc:
+        if _refused_as_too_large(exc):
+            raise HTTPException(422, TOO_LARGE_FROM_DYNAMODB) from exc
+        raise
     response.headers["location"] = str(request.url_for("get_item", item_id=created.id))
     return created
 
@@ -150,6 +216,8 @@ async def update_item(item_id: str, patch: ItemPatch, table: TableDep) -> Item:
     except ClientError as exc:
         if _condition_failed(exc):
             raise _not_found(item_id) from exc
+        if _refused_as_too_large(exc):
+            raise HTTPException(422, TOO_LARGE_FROM_DYNAMODB) from exc
         raise
     return _item(updated["Attributes"])
 
