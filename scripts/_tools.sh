@@ -1,16 +1,13 @@
-# Sourced by the scripts: create (once) and refresh .venv-tools, the virtual environment of the
-# deployment tools (SAM CLI, cfn-lint) that the template tests call. Reinstalled only when
-# scripts/tools-requirements.txt changes.
+# Sourced by the scripts after scripts/_venv.sh, whose functions it uses: create (once) and refresh
+# .venv-tools, the virtual environment of the deployment tools (SAM CLI, cfn-lint) that the
+# template tests call. Reinstalled only when scripts/tools-requirements.txt changes. An existing
+# .venv-tools stays even when PYTHON names another interpreter: the tools do not depend on it, and
+# reinstalling them takes minutes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv-tools/bin/python ]; then
-  "$PYTHON" -m venv .venv-tools
+if ! declare -F venv_refresh >/dev/null; then
+  echo "scripts/_tools.sh: source scripts/_venv.sh first" >&2
+  exit 1
 fi
-tools_stamp=.venv-tools/.installed-$(cksum < scripts/tools-requirements.txt | cut -d' ' -f1)
-if [ ! -f "$tools_stamp" ]; then
-  .venv-tools/bin/python -m pip install --quiet --upgrade pip
-  .venv-tools/bin/python -m pip install --quiet -r scripts/tools-requirements.txt
-  rm -f .venv-tools/.installed-*
-  touch "$tools_stamp"
-fi
+venv_setup .venv-tools " (SAM CLI, cfn-lint)" "a few minutes"
+venv_refresh .venv-tools scripts/tools-requirements.txt -r scripts/tools-requirements.txt
