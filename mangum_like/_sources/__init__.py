@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -109,37 +110,30 @@ class Sources:
 
             self.pass_through = PassThrough(config, pass_through_path)
 
+    def _load(self, slot: str, module: str, name: str) -> EventSource:
+        """The source in ``slot``, made on first use from class ``name`` of ``module``."""
+        source: EventSource | None = getattr(self, slot)
+        if source is None:
+            source_class = getattr(importlib.import_module(module, __package__), name)
+            source = source_class(self.config)
+            setattr(self, slot, source)
+        return source
+
     @property
     def edge(self) -> EventSource:
-        if self._edge is None:
-            from ._edge import LambdaEdge
-
-            self._edge = LambdaEdge(self.config)
-        return self._edge
+        return self._edge or self._load("_edge", "._edge", "LambdaEdge")
 
     @property
     def lattice_v1(self) -> EventSource:
-        if self._lattice_v1 is None:
-            from ._lattice import LatticeV1
-
-            self._lattice_v1 = LatticeV1(self.config)
-        return self._lattice_v1
+        return self._lattice_v1 or self._load("_lattice_v1", "._lattice", "LatticeV1")
 
     @property
     def lattice_v2(self) -> EventSource:
-        if self._lattice_v2 is None:
-            from ._lattice import LatticeV2
-
-            self._lattice_v2 = LatticeV2(self.config)
-        return self._lattice_v2
+        return self._lattice_v2 or self._load("_lattice_v2", "._lattice", "LatticeV2")
 
     @property
     def bedrock(self) -> EventSource:
-        if self._bedrock is None:
-            from ._bedrock import BedrockAgent
-
-            self._bedrock = BedrockAgent(self.config)
-        return self._bedrock
+        return self._bedrock or self._load("_bedrock", "._bedrock", "BedrockAgent")
 
     def detect(self, event: Any, context: LambdaContext) -> EventSource:
         for custom in self.custom:

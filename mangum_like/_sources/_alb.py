@@ -22,8 +22,8 @@ from ._base import (
     reason,
     require_str,
     segment_prefix,
+    single_value_headers,
     split_path,
-    spread_over_casings,
 )
 
 if TYPE_CHECKING:
@@ -112,24 +112,15 @@ class ALB:
         return result
 
     def _single_value_headers(self, grouped: dict[str, list[str]]) -> dict[str, str]:
-        single: dict[str, str] = {}
-        for name, values in grouped.items():
-            if len(values) == 1:
-                single[name] = values[0]
-            elif name != "set-cookie":
-                # RFC 9110 5.3: the values of a repeated field join into one, in order.
-                single[name] = ", ".join(values)
-            else:
-                # Set-Cookie cannot be joined (RFC 6265 3). ALB treats header names
-                # case-insensitively but passes each casing through as its own header line,
-                # so each cookie goes under its own casing of the name.
-                spread_over_casings(single, name, values)
-                if not self.hinted:
-                    self.hinted = True
-                    logger.warning(
-                        "The response sets %d cookies; in single-value mode each Set-Cookie is "
-                        "sent under a different casing of the name. Enable multi-value headers "
-                        "on the ALB target group to receive them as a list.",
-                        len(values),
-                    )
+        # ALB treats header names case-insensitively but passes each casing through as its own
+        # header line: that is how every cookie reaches the client in single-value mode.
+        single, spread = single_value_headers(grouped, ", ")
+        if spread and not self.hinted:
+            self.hinted = True
+            logger.warning(
+                "The response sets %d cookies; in single-value mode each Set-Cookie is sent "
+                "under a different casing of the name. Enable multi-value headers on the ALB "
+                "target group to receive them as a list.",
+                spread,
+            )
         return single

@@ -356,6 +356,28 @@ def case_variants(name: str) -> Iterator[str]:
         yield "".join(chars)
 
 
+def single_value_headers(
+    grouped: dict[str, list[str]], separator: str
+) -> tuple[dict[str, str], int]:
+    """Headers for results that take one string per name (ALB single-value mode, VPC Lattice),
+    and how many Set-Cookie headers had to be spread over casings of the name.
+
+    The values of a repeated field join into one, in order (RFC 9110 5.3); Set-Cookie cannot be
+    joined (RFC 6265 3), so each cookie goes under its own casing of the name.
+    """
+    single: dict[str, str] = {}
+    spread = 0
+    for name, values in grouped.items():
+        if len(values) == 1:
+            single[name] = values[0]
+        elif name != "set-cookie":
+            single[name] = separator.join(values)
+        else:
+            spread_over_casings(single, name, values)
+            spread = len(values)
+    return single, spread
+
+
 def spread_over_casings(single: dict[str, str], name: str, values: list[str]) -> None:
     """Put each value of a repeated header under its own casing of ``name``.
 

@@ -25,8 +25,8 @@ from ._base import (
     reason,
     require_str,
     segment_prefix,
+    single_value_headers,
     split_path,
-    spread_over_casings,
 )
 
 if TYPE_CHECKING:
@@ -102,23 +102,14 @@ class _Lattice:
     ) -> LambdaResult:
         grouped = group_headers(headers, self.config)
         text, is_base64 = encode_body(body, grouped, self.config)
-        single: dict[str, str] = {}
-        for name, values in grouped.items():
-            if len(values) == 1:
-                single[name] = values[0]
-            elif name != "set-cookie":
-                single[name] = ",".join(values)  # RFC 9110 5.3: a list header may be joined
-            else:
-                # Set-Cookie cannot be joined, and the result takes one string per name: each
-                # cookie goes under its own casing of the name, which HTTP treats as the same.
-                spread_over_casings(single, name, values)
-                if not self.hinted:
-                    self.hinted = True
-                    logger.info(
-                        "VPC Lattice results take one value per header name: the %d Set-Cookie "
-                        "headers are sent under distinct casings of the name",
-                        len(values),
-                    )
+        single, spread = single_value_headers(grouped, ",")
+        if spread and not self.hinted:
+            self.hinted = True
+            logger.info(
+                "VPC Lattice results take one value per header name: the %d Set-Cookie "
+                "headers are sent under distinct casings of the name",
+                spread,
+            )
         result: LambdaResult = {
             "statusCode": status,
             "statusDescription": f"{status} {reason(status)}".rstrip(),
