@@ -70,7 +70,9 @@ class AsyncioRuntime:
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
         # The task stops the loop itself when the app returns: run_until_complete would spend
-        # a second pass of the loop (a select() call among others) on a done-callback.
+        # a second pass of the loop (a select() call among others) on a done-callback. This
+        # needs the task to take its first step, which nothing here can prevent: the guard
+        # cancels only from a timer or a call_soon, which run after that step.
         task = cycle.task = loop.create_task(_run_and_stop(app, scope, cycle, loop.stop))
         if budget is not None:
             # Arming and cancelling a timer per invocation would cost more than the rest of
