@@ -859,6 +859,14 @@ def _serve(args: argparse.Namespace) -> int:
         previous = {
             signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
         }
+        if function.mangum is not None and args.blocked_loop_warning > 0:
+            watch = threading.Thread(
+                target=_watch_the_loop,
+                args=(server, function.mangum, args.blocked_loop_warning, stop),
+                name="mangum_like-loop-watch",
+                daemon=True,
+            )
+            watch.start()
         thread = threading.Thread(target=server.serve_forever, name="mangum_like-serve")
         thread.start()
         if mode == "response_stream":
@@ -884,6 +892,43 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
     logger.info("Stopped; the app's lifespan has shut down")
     return 0
+
+
+def _watch_the_loop(
+    server: DevServer, mangum: Mangum, threshold: float, stop: threading.Event
+) -> None:
+    """Warn when a request keeps the event loop from running for ``threshold`` seconds or more.
+
+    A synchronous call inside ``async def`` (boto3, requests, time.sleep) stops every other
+    task, and on Lambda the deadline guard, a task on that loop too, cannot cut such a request
+    short: it runs into the function's hard timeout. Here, while a request is in flight, a
+    callback is sent to the loop; a loop that runs takes it within microseconds. Only ``serve``
+    runs this: Lambda's per-invocation path pays nothing for it.
+    """
+    runtime = mangum._environment.runtime
+    while not stop.wait(0.05):
+        request = server.in_flight
+        if request is None:
+            continue
+        taken = threading.Event()
+        sent = time.monotonic()
+        runtime.call_soon_threadsafe(taken.set)
+        if taken.wait(threshold) or server.in_flight is not request:
+            continue
+        # Blocked: measure until the loop takes the callback or the request is over.
+        while not taken.wait(0.02) and server.in_flight is request:
+            pass
+        logger.warning(
+            "%s %s blocked the event loop for %.1f s: a synchronous call inside async code "
+            "(boto3, requests, time.sleep, ...) stops every other task, and on Lambda the "
+            "deadline guard cannot cut such a request short (it runs into the function's "
+            "timeout). Run it with anyio.to_thread.run_sync or use an async client.",
+            request.method,
+            request.target,
+            time.monotonic() - sent,
+        )
+        while server.in_flight is request and not stop.wait(0.05):
+            pass  # one warning per request
 
 
 def _say(line: str) -> None:
@@ -1090,6 +1135,10 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _non_negative_seconds(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -1198,6 +1247,14 @@ def _parser() -> argparse.ArgumentParser:
         f"does (formats {', '.join(STREAMED)}); default: ${INVOKE_MODE_ENV}, else buffered",
     )
     handler_options(serve)
+    serve.add_argument(
+        "--blocked-loop-warning",
+        type=_non_negative_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="warn when a request keeps the event loop from running this long (default: 0.5; "
+        "0 turns it off)",
+    )
     serve.add_argument(
         "--shutdown-grace",
         type=_seconds,

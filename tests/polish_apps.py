@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mangum_like import Mangum
 from mangum_like._types import Receive, Scope, Send
@@ -12,7 +13,8 @@ log = logging.getLogger("polish_apps")
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Logs at INFO in its lifespan; ``/slow`` takes 20 s, anything else answers at once."""
+    """Logs at INFO in its lifespan; ``/slow`` takes 20 s, ``/blocking`` blocks the loop for
+    0.8 s, ``/waiting`` awaits 0.8 s; anything else answers at once."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -24,6 +26,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
                 return
     if scope["path"] == "/slow":
         await asyncio.sleep(20)
+    elif scope["path"] == "/blocking":
+        time.sleep(0.8)  # noqa: ASYNC251 (on purpose: a synchronous call stops the loop)
+    elif scope["path"] == "/waiting":
+        await asyncio.sleep(0.8)
     await send(
         {
             "type": "http.response.start",

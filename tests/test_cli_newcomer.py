@@ -189,3 +189,18 @@ def test_the_runtime_loop_off_lambda_points_to_serve_and_invoke() -> None:
     assert done.returncode == 2
     assert "mangum-like serve tests.polish_apps:handler" in done.stderr
     assert "mangum-like invoke tests.polish_apps:handler" in done.stderr
+
+
+def test_a_request_that_blocks_the_loop_is_named() -> None:
+    args = [*CLI, "serve", "tests.polish_apps:app", "--port", "0"]
+    with serve_process(args, env=ENV) as served:
+        for path in ("/waiting", "/blocking"):
+            connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+            connection.request("GET", path)
+            assert connection.getresponse().read() == b"done"
+            connection.close()
+    warnings = [line for line in served.stderr.splitlines() if "blocked the event loop" in line]
+    assert len(warnings) == 1, served.stderr
+    assert " GET /blocking blocked the event loop for " in warnings[0]
+    seconds = float(warnings[0].split("for ")[1].split(" s:")[0])
+    assert 0.5 <= seconds <= 1.0
