@@ -17,7 +17,7 @@ from ._exceptions import (
     UnexpectedMessage,
 )
 from ._http import HTTPCycle, StreamingHTTPCycle, error_response
-from ._runtime import make_runtime
+from ._loop import make_runtime
 from ._sources import SourceConfig, Sources
 from ._sources._base import ResultTooLarge
 

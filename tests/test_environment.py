@@ -24,7 +24,7 @@ import pytest
 import mangum_like._environment as environment_module
 from mangum_like import ConfigurationError, Mangum
 from mangum_like._environment import EXTENSION_NAME, Environment, _Process
-from mangum_like._runtime import AsyncioRuntime
+from mangum_like._loop import AsyncioRuntime
 from mangum_like._types import Receive, Scope, Send
 from tests.lambda_emulator import RUNTIME, RuntimeAPIEmulator
 
