@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,20 +138,26 @@ class DevServer(ThreadingHTTPServer):
         prefix = f"/{self.stage}" if self.stage and self.fmt in STAGED else ""
         return f"http://{host}:{port}{prefix}"
 
+    @contextlib.contextmanager
+    def _invoking(self, request: Request) -> Iterator[LambdaContext]:
+        """One invocation at a time, as in one execution environment; its context."""
+        with self.invocation:
+            self.in_flight = request
+            try:
+                yield LambdaContext.local(self.function_timeout)
+            finally:
+                self.in_flight = None
+
     def respond(self, request: Request) -> Response:
         """The response to one request: its event through the handler, the result mapped."""
         payload = self._event(request)
         if isinstance(payload, Response):
             return payload
-        with self.invocation:
-            self.in_flight = request
-            context = LambdaContext.local(self.function_timeout)
+        with self._invoking(request) as context:
             try:
                 result = invoke(self.function, payload, context)
             except InvocationError as exc:
                 return self._failed(exc)
-            finally:
-                self.in_flight = None
         return self._result(result)
 
     def stream(self, mangum: Mangum, request: Request, out: StreamedResponse) -> Response | None:
@@ -164,9 +170,7 @@ class DevServer(ThreadingHTTPServer):
         payload = self._event(request)
         if isinstance(payload, Response):
             return payload
-        with self.invocation:
-            self.in_flight = request
-            context = LambdaContext.local(self.function_timeout)
+        with self._invoking(request) as context:
             try:
                 result = mangum.stream(json.loads(payload), context, out)
                 if result is None:
@@ -179,8 +183,6 @@ class DevServer(ThreadingHTTPServer):
                     out.fail(exc)
                     return None
                 return self._failed(_failed(exc))
-            finally:
-                self.in_flight = None
         return self._result(result)
 
     def _event(self, request: Request) -> str | Response:
