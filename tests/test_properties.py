@@ -27,6 +27,7 @@ REST = "aws-lambda-go/apigw-rest-v1/apigw-request.json"
 FUNCTION_URL = "powertools/function-url/lambdaFunctionUrlEvent.json"
 ALB_SINGLE = "aws-lambda-rust-runtime/alb-single/alb_request.json"
 ALB_MULTI = "aws-lambda-rust-runtime/alb-multi/alb_multi_value_request.json"
+EDGE = "aws-lambda-dotnet/lambda-edge/cloudfront-ab-test.json"
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -78,12 +79,16 @@ def event_for(source: str, path: str) -> dict[str, Any]:
         return load_event(FUNCTION_URL, rawPath=path)
     if source == "alb":
         return load_event(ALB_SINGLE, path=path)
+    if source == "edge":  # CloudFront hands over the URI as the viewer sent it
+        event = load_event(EDGE)
+        event["Records"][0]["cf"]["request"]["uri"] = path
+        return event
     event = load_event(REST, path=path)
     event["requestContext"]["path"] = path  # no stage in front: root_path stays empty
     return event
 
 
-SOURCES = ["http-api-2.0", "http-api-1.0", "function-url", "alb", "rest"]
+SOURCES = ["http-api-2.0", "http-api-1.0", "function-url", "alb", "rest", "edge"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -97,7 +102,7 @@ def test_the_path_is_decoded_exactly_once(
     handler(event_for(source, path), Context())
     assert app.scope["path"] == unquote(path)
     assert unquote(app.scope["raw_path"].decode("ascii")) == app.scope["path"]
-    if source in ("function-url", "alb", "rest") and path.isascii():
+    if source in ("function-url", "alb", "rest", "edge") and path.isascii():
         assert app.scope["raw_path"] == path.encode()  # what the client sent
 
 
