@@ -16,7 +16,7 @@ from ._exceptions import (
     PassThroughFailed,
     UnexpectedMessage,
 )
-from ._http import HTTPCycle, StreamingHTTPCycle, error_response
+from ._http import HTTPCycle, StreamingHTTPCycle, cut_after_response, error_response
 from ._loop import make_runtime
 from ._sources import SourceConfig, Sources
 from ._sources._base import ResultTooLarge
@@ -266,9 +266,12 @@ class Mangum:
         except Exception:
             status, headers, response_body = cycle.outcome(scope, raised=True)
         else:
-            if cycle.expired and not cycle.complete:
+            if not cycle.expired:
+                status, headers, response_body = cycle.outcome(scope, raised=False)
+            elif not cycle.complete:
                 status, headers, response_body = self._timed_out(scope, context, budget)
             else:
+                cut_after_response(scope, cycle)
                 status, headers, response_body = cycle.outcome(scope, raised=False)
         finally:
             environment.current = None
@@ -444,7 +447,8 @@ class Mangum:
                 _stream_error(stream, prelude, event, context, 500, "Internal Server Error")
         else:
             if cycle.complete or cycle.write_failed:
-                pass  # done, or the client is gone and that was logged
+                if cycle.expired and cycle.complete:
+                    cut_after_response(scope, cycle)
             elif cycle.expired:
                 self._timed_out(scope, context, budget, streamed=cycle.started)
                 if cycle.started:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import UnexpectedMessage
@@ -27,7 +28,18 @@ _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
 class HTTPCycle:
     """The receive/send pair of one request; collects the response as the app sends it."""
 
-    __slots__ = ("body", "chunks", "done", "expired", "headers", "state", "status", "task", "timer")
+    __slots__ = (
+        "body",
+        "chunks",
+        "completed",
+        "done",
+        "expired",
+        "headers",
+        "state",
+        "status",
+        "task",
+        "timer",
+    )
 
     def __init__(self, body: bytes) -> None:
         self.body: bytes | None = body
@@ -36,6 +48,7 @@ class HTTPCycle:
         self.headers: Headers = []
         self.chunks: list[bytes] = []
         self.done: Any = None
+        self.completed = 0.0  # when the response was complete (time.monotonic())
         # The deadline guard's: whether the request was cut short, the task running the app
         # (the runtime's handle, to cancel it), the timer armed for the deadline.
         self.expired = False
@@ -65,6 +78,7 @@ class HTTPCycle:
                 self.chunks.append(bytes(chunk))
             if not message.get("more_body", False):
                 self.state = _COMPLETE
+                self.completed = _monotonic()
                 if self.done is not None:
                     self.done.set()
         elif kind == "http.response.start" and state == _REQUEST:
@@ -118,6 +132,17 @@ class HTTPCycle:
                 scope.get("path"),
             )
         return error_response(500, "Internal Server Error")
+
+
+def cut_after_response(scope: Scope, cycle: HTTPCycle) -> None:
+    """Log that the deadline guard cut short work the app did after its complete response."""
+    logger.warning(
+        "%s %s: the deadline guard cut short what the app still did %.1f s after its response "
+        "was complete (BackgroundTasks, code after the last send); the response had gone out",
+        scope.get("method"),
+        scope.get("path"),
+        _monotonic() - cycle.completed,
+    )
 
 
 def _new_event() -> Any:
@@ -184,6 +209,7 @@ class StreamingHTTPCycle(HTTPCycle):
                     self.stream.write(chunk)
                 if not more:
                     self.state = _COMPLETE
+                    self.completed = _monotonic()
                     self.stream.end()
             except OSError as exc:
                 self._lost(exc)
