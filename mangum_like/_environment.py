@@ -66,7 +66,9 @@ class Environment:
         self.grace = grace  # seconds an interrupted request has to end after its disconnect
         self.started = False
         self.state: dict[str, Any] = {}
-        self.current: HTTPCycle | None = None  # the invocation in flight
+        # The invocations in flight on the loop: what SIGTERM disconnects. A set, so that
+        # nothing here assumes one at a time.
+        self.in_flight: set[HTTPCycle] = runtime.in_flight
         self.terminating: tuple[int, FrameType | None] | None = None
         self.snapshot_pending = False
         self._cycle: LifespanCycle | None = None
@@ -224,10 +226,11 @@ class Environment:
     # -- SIGTERM --------------------------------------------------------------------------------
 
     def interrupt(self) -> bool:
-        """End the invocation in flight, disconnect first; whether shutdown must wait for it."""
-        cycle = self.current
-        if cycle is not None:
+        """End the invocations in flight, disconnect first; whether shutdown must wait for them."""
+        in_flight = list(self.in_flight)
+        for cycle in in_flight:
             self.runtime.expire(cycle, self.grace)
+        if in_flight:
             return True
         # The loop runs right under this signal handler (the lifespan startup of a first
         # invocation): shutdown cannot run inside it, and follows the invocation instead.

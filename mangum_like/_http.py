@@ -21,17 +21,26 @@ logger = logging.getLogger("mangum_like")
 _PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
 _DISCONNECT = {"type": "http.disconnect"}
 
+_NEVER = float("inf")
+
 # Cycle states
 _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
 
 
 class HTTPCycle:
-    """The receive/send pair of one request; collects the response as the app sends it."""
+    """The receive/send pair of one request; collects the response as the app sends it.
+
+    All that is per invocation lives here (the response, the deadline guard's handles), so that
+    invocations in flight together never share state.
+    """
+
+    REQUEST, STREAMING, COMPLETE = _REQUEST, _STREAMING, _COMPLETE
 
     __slots__ = (
         "body",
         "chunks",
         "completed",
+        "deadline",
         "done",
         "expired",
         "headers",
@@ -50,8 +59,10 @@ class HTTPCycle:
         self.done: Any = None
         self.completed = 0.0  # when the response was complete (time.monotonic())
         # The deadline guard's: whether the request was cut short, the task running the app
-        # (the runtime's handle, to cancel it), the timer armed for the deadline.
+        # (the runtime's handle, to cancel it), the timer armed for the deadline, and the
+        # deadline itself (in the loop's time; never, unless the invocation has one).
         self.expired = False
+        self.deadline = _NEVER
         self.task: Any = None
         self.timer: Any = None
 
@@ -104,35 +115,6 @@ class HTTPCycle:
     def complete(self) -> bool:
         return self.state == _COMPLETE
 
-    def outcome(self, scope: Scope, raised: bool) -> tuple[int, Headers, bytes]:
-        """The response to hand back once the app has returned or (in ``except``) raised."""
-        if self.state == _COMPLETE:
-            if raised:
-                # Starlette's error middleware sends its 500 and then re-raises: this is the
-                # app's own exception, and the response it sent is what the client gets.
-                logger.exception(
-                    "Exception in the app serving %s %s (raised after it had sent its %d "
-                    "response, which the client gets)",
-                    scope.get("method"),
-                    scope.get("path"),
-                    self.status,
-                )
-            chunks = self.chunks
-            return self.status, self.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if raised:
-            logger.exception(
-                "The app raised before completing the response to %s %s; answering 500",
-                scope.get("method"),
-                scope.get("path"),
-            )
-        else:
-            logger.error(
-                "The app returned without completing a response to %s %s; answering 500",
-                scope.get("method"),
-                scope.get("path"),
-            )
-        return error_response(500, "Internal Server Error")
-
 
 def cut_after_response(scope: Scope, cycle: HTTPCycle) -> None:
     """Log that the deadline guard cut short work the app did after its complete response."""
@@ -153,6 +135,27 @@ def _new_event() -> Any:
 
 def error_response(status: int, text: str) -> tuple[int, Headers, bytes]:
     return status, list(_PLAIN), text.encode("utf-8")
+
+
+class EarlyHTTPCycle(HTTPCycle):
+    """A buffered cycle that hands its response over the moment it is complete.
+
+    ``complete(cycle)`` runs once, inside the app's last ``send``: the result goes out while the
+    app goes on with whatever it does after answering (BackgroundTasks).
+    """
+
+    __slots__ = ("complete_hook",)
+
+    def __init__(self, body: bytes, complete: Callable[[HTTPCycle], None]) -> None:
+        super().__init__(body)
+        self.complete_hook: Callable[[HTTPCycle], None] | None = complete
+
+    async def send(self, message: Message) -> None:
+        await HTTPCycle.send(self, message)
+        hook = self.complete_hook
+        if hook is not None and self.state == _COMPLETE:
+            self.complete_hook = None
+            hook(self)
 
 
 class StreamingHTTPCycle(HTTPCycle):

@@ -41,15 +41,14 @@ def _in_foreign_loop() -> bool:
 class AsyncioRuntime:
     """One asyncio loop, driven from the calling thread or, when that is busy, from one thread."""
 
-    __slots__ = ("armed", "clock", "deadline", "guard", "loop", "thread", "watched")
+    __slots__ = ("armed", "clock", "guard", "in_flight", "loop", "thread")
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
-        # The deadline guard (on the calling thread's loop): the invocation watched, its
-        # deadline in loop time, and the one timer that serves every invocation.
-        self.watched: HTTPCycle | None = None
-        self.deadline = 0.0
+        # The invocations running on the loop, each with its deadline in loop time, and the
+        # deadline guard's one timer that serves them all (on the calling thread's loop).
+        self.in_flight: set[HTTPCycle] = set()
         self.guard: asyncio.TimerHandle | None = None
         self.armed = _NEVER  # when the guard fires (its when(), without the method call)
         self.clock: Callable[[], float] = time.monotonic  # the loop's time(), see _loop()
@@ -74,12 +73,13 @@ class AsyncioRuntime:
         # needs the task to take its first step, which nothing here can prevent: the guard
         # cancels only from a timer or a call_soon, which run after that step.
         task = cycle.task = loop.create_task(_run_and_stop(app, scope, cycle, loop.stop))
+        in_flight = self.in_flight
+        in_flight.add(cycle)
         if budget is not None:
             # Arming and cancelling a timer per invocation would cost more than the rest of
             # the guard together; one timer serves them all instead: when it fires, it cuts the
             # request it watches short, or re-arms for that request's own deadline.
-            deadline = self.deadline = self.clock() + budget
-            self.watched = cycle
+            deadline = cycle.deadline = self.clock() + budget
             # Deadlines grow from one invocation to the next (now + the function's timeout), so
             # the timer armed earlier fires first; only a nearer deadline needs a new one.
             if deadline < self.armed:
@@ -96,21 +96,29 @@ class AsyncioRuntime:
             if not cycle.expired:
                 raise
         finally:
-            self.watched = None
+            in_flight.discard(cycle)
             if cycle.timer is not None:
                 cycle.timer.cancel()
 
     def _on_guard(self, grace: float) -> None:
         self.guard = None
         self.armed = _NEVER
-        cycle, loop = self.watched, self.loop
-        if cycle is None or loop is None:
-            return  # between invocations (a lifespan call): the next invocation re-arms
-        if loop.time() >= self.deadline:
-            _expire(loop, cycle, grace)
-        else:
-            self.guard = loop.call_at(self.deadline, self._on_guard, grace)
-            self.armed = self.deadline
+        loop = self.loop
+        if loop is None:
+            return
+        # Cut short every invocation whose deadline has come; re-arm for the nearest other one.
+        # None in flight: between invocations (a lifespan call), the next invocation re-arms.
+        now = loop.time()
+        nearest = _NEVER
+        for cycle in list(self.in_flight):
+            deadline = cycle.deadline
+            if deadline <= now:
+                _expire(loop, cycle, grace)
+            elif deadline < nearest:
+                nearest = deadline
+        if nearest < _NEVER:
+            self.guard = loop.call_at(nearest, self._on_guard, grace)
+            self.armed = nearest
 
     def _run_app_elsewhere(
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
@@ -126,6 +134,8 @@ class AsyncioRuntime:
         future = _caller_context().run(
             asyncio.run_coroutine_threadsafe, _call_tracked(app, scope, cycle), loop
         )
+        in_flight = self.in_flight
+        in_flight.add(cycle)
         try:
             try:
                 future.result(budget)
@@ -136,6 +146,7 @@ class AsyncioRuntime:
             if not cycle.expired:
                 raise
         finally:
+            in_flight.discard(cycle)
             if cycle.timer is not None:
                 loop.call_soon_threadsafe(cycle.timer.cancel)
 
@@ -230,7 +241,7 @@ class AsyncioRuntime:
             return
         self.run(_finish_tasks)
         self.loop = None
-        self.guard = self.watched = None
+        self.guard = None
         self.armed = _NEVER
         thread = self.thread
         if thread is not None:
@@ -327,9 +338,10 @@ class TrioRuntime:
     called from a thread that itself runs trio (a handler called inside a trio test).
     """
 
-    __slots__ = ("nursery", "stop", "thread", "token")
+    __slots__ = ("in_flight", "nursery", "stop", "thread", "token")
 
     def __init__(self) -> None:
+        self.in_flight: set[HTTPCycle] = set()  # the invocations running on the loop
         self.token: Any = None
         self.nursery: Any = None
         self.stop: Any = None
@@ -417,6 +429,8 @@ class TrioRuntime:
     ) -> None:
         task = cycle.task = self._submit(app, (scope, cycle.receive, cycle.send), _caller_context())
         future = task.future
+        in_flight = self.in_flight
+        in_flight.add(cycle)
         try:
             try:
                 future.result(budget)
@@ -428,6 +442,8 @@ class TrioRuntime:
 
             if not (cycle.expired and isinstance(exc, trio.Cancelled)):
                 raise
+        finally:
+            in_flight.discard(cycle)
 
     def expire(self, cycle: HTTPCycle, grace: float) -> None:
         token = self.token

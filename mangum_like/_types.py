@@ -213,6 +213,8 @@ class ResponseStream(Protocol):
 class Runtime(Protocol):
     """Runs coroutines on the environment's one loop."""
 
+    in_flight: set[HTTPCycle]  # the invocations running on the loop (run_app keeps it)
+
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop and return its result; blocks the caller."""
         ...

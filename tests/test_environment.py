@@ -244,6 +244,7 @@ def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Process]:
     fresh = _Process()
     monkeypatch.setattr(environment_module, "PROCESS", fresh)
     monkeypatch.setattr("mangum_like._adapter.PROCESS", fresh)
+    monkeypatch.setattr("mangum_like._invocation.PROCESS", fresh)
     previous = signal.getsignal(signal.SIGTERM)
     yield fresh
     signal.signal(signal.SIGTERM, previous)

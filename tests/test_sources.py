@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import mangum_like._adapter
+import mangum_like._invocation
 from mangum_like import Mangum, UnsupportedEvent
 from mangum_like._types import Scope
 
@@ -590,11 +590,11 @@ class TestAccessLog:
     ) -> None:
         calls: list[str] = []
 
-        def perf_counter() -> float:
+        def clock() -> float:
             calls.append("timed")
             return 0.0
 
-        monkeypatch.setattr(mangum_like._adapter, "perf_counter", perf_counter)
+        monkeypatch.setattr(mangum_like._invocation, "_clock", clock)
         access = logging.getLogger("mangum_like.http")
         monkeypatch.setattr(access, "info", lambda *args: calls.append("logged"))
         handler = make_handler(Recorder())

@@ -227,7 +227,7 @@ class TestStreamFaults:
         make_handler(app, backend=backend).stream(url_event(), Context(), stream)
         assert stream.prelude["statusCode"] == 500
         assert stream.body == b"Internal Server Error"
-        assert "raised before starting the response" in caplog.text
+        assert "raised before completing the response" in caplog.text
 
     def test_raise_after_the_prelude_fails_the_stream(
         self, make_handler: MakeHandler, backend: str
