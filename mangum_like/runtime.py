@@ -30,9 +30,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
+
+if TYPE_CHECKING:
+    from ._adapter import Mangum
 
 __all__ = ["LambdaContext", "main"]
 
@@ -397,19 +400,25 @@ class RuntimeLoop:
         self.handler = handler
         self.ensure_ascii = ensure_ascii
         self.stream: Callable[..., Any] | None = None
+        # A Mangum handler answers first and finishes after: its result is posted the moment
+        # the app's response is complete, and the next invocation is asked for once the app
+        # has returned (BackgroundTasks run in between, as Lambda keeps the environment
+        # running until /next).
+        self.early: Mangum | None = None
         self._host = connection.address.encode("latin-1")
         self._next_request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (_NEXT.encode(), self._host)
-        if invoke_mode == "response_stream":
-            from ._adapter import Mangum
+        from ._adapter import Mangum
 
-            if isinstance(handler, Mangum):
-                self.stream = handler.stream
-            else:
-                logger.warning(
-                    "%s=response_stream needs a Mangum handler or an ASGI app; %r answers buffered",
-                    INVOKE_MODE_ENV,
-                    handler,
-                )
+        if invoke_mode == "response_stream" and isinstance(handler, Mangum):
+            self.stream = handler.stream
+        elif isinstance(handler, Mangum):
+            self.early = handler
+        elif invoke_mode == "response_stream":
+            logger.warning(
+                "%s=response_stream needs a Mangum handler or an ASGI app; %r answers buffered",
+                INVOKE_MODE_ENV,
+                handler,
+            )
 
     def run(self, limit: int | None = None) -> None:
         """Serve invocations; ``limit`` bounds how many (for tests), None serves for ever."""
@@ -455,19 +464,52 @@ class RuntimeLoop:
                     return
                 if result is None:
                     return  # the response went out through the writer
+            elif self.early is not None:
+                self._answer_first(self.early, request_id, event, context)
+                return
             else:
                 result = self.handler(event, context)
-            if result.__class__ is bytes:
-                payload, content_type = result, "application/unknown"
-            else:
-                try:
-                    payload = to_json(result, self.ensure_ascii).encode("utf-8")
-                except Exception as exc:
-                    raise FaultError(MARSHAL_ERROR, f"Unable to marshal response: {exc}") from exc
-                content_type = "application/json"
         except Exception as exc:
             self._post_error(request_id, exc)
             return
+        self._post_result(request_id, result)
+
+    def _answer_first(self, handler: Mangum, request_id: str, event: Any, context: Any) -> None:
+        """Run one invocation whose result is posted as soon as the app's response is complete;
+        return once the app has returned."""
+        from ._invocation import Early, invoke
+
+        posted = False
+
+        def deliver(answer: Callable[[], Any]) -> None:
+            nonlocal posted
+            posted = True
+            try:
+                result = answer()
+            except Exception as exc:
+                self._post_error(request_id, exc)
+                return
+            self._post_result(request_id, result)
+
+        try:
+            invoke(handler, event, context, Early(deliver))
+        except Exception:
+            if not posted:
+                raise  # the invocation's error
+            logger.exception("The invocation failed after its result was posted")
+
+    def _post_result(self, request_id: str, result: Any) -> None:
+        if result.__class__ is bytes:
+            payload, content_type = result, "application/unknown"
+        else:
+            try:
+                payload = to_json(result, self.ensure_ascii).encode("utf-8")
+            except Exception as exc:
+                error = FaultError(MARSHAL_ERROR, f"Unable to marshal response: {exc}")
+                error.__cause__ = exc
+                self._post_error(request_id, error)
+                return
+            content_type = "application/json"
         request = b"POST %s/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n" % (
             _RUNTIME_PATH_BYTES,
             request_id.encode("latin-1"),

@@ -152,7 +152,7 @@ class TestStreamedResponses:
             after, _, _ = client.request("GET", "/headers")
         assert (status, body, after) == (500, b"Internal Server Error", 201)
         assert values(headers, "transfer-encoding") == ["chunked"]
-        assert "The app raised before starting the response to GET /fail-before" in caplog.text
+        assert "The app raised before completing the response to GET /fail-before" in caplog.text
         assert "the app failed before its response started" in caplog.text
 
     def test_failure_after_the_start_cuts_the_response_off(

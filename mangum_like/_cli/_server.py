@@ -21,6 +21,8 @@ from typing import Any
 
 from .._adapter import Mangum
 from .._context import LambdaContext
+from .._invocation import Early
+from .._invocation import invoke as run_invocation
 from .._local import (
     ALB_MAX_REQUEST_BODY_BYTES,
     MAX_EVENT_BYTES,
@@ -148,17 +150,51 @@ class DevServer(ThreadingHTTPServer):
             finally:
                 self.in_flight = None
 
-    def respond(self, request: Request) -> Response:
-        """The response to one request: its event through the handler, the result mapped."""
+    def respond(self, request: Request, send: Callable[[Response], None]) -> None:
+        """Answer one request: its event through the handler, the result mapped and handed to
+        ``send``, once.
+
+        A Mangum handler's response is sent the moment the app completes it, as the runtime
+        loop posts it to Lambda; this returns once the app has returned (BackgroundTasks,
+        code after the last send), and only then does the next request get its turn, as the
+        runtime asks for the next invocation only then.
+        """
         payload = self._event(request)
         if isinstance(payload, Response):
-            return payload
+            send(payload)
+            return
+        mangum = self.function.mangum
         with self._invoking(request) as context:
+            if mangum is None:  # a plain handler returns its result whole
+                try:
+                    result = invoke(self.function, payload, context)
+                except InvocationError as exc:
+                    send(self._failed(exc))
+                    return
+                send(self._result(result))
+                return
+            sent = False
+
+            def deliver(answer: Callable[[], Any]) -> None:
+                nonlocal sent
+                sent = True
+                try:
+                    result = _returned(answer())
+                except InvocationError as exc:
+                    send(self._failed(exc))
+                    return
+                except Exception as exc:
+                    send(self._failed(_failed(exc)))
+                    return
+                send(self._result(result))
+
             try:
-                result = invoke(self.function, payload, context)
-            except InvocationError as exc:
-                return self._failed(exc)
-        return self._result(result)
+                run_invocation(mangum, json.loads(payload), context, Early(deliver))
+            except Exception as exc:
+                if sent:
+                    logger.exception("The invocation failed after its response was sent")
+                else:
+                    send(self._failed(_failed(exc)))
 
     def stream(self, mangum: Mangum, request: Request, out: StreamedResponse) -> Response | None:
         """Invoke ``mangum`` (``self.streaming``) for one request, the response streamed to ``out``.
@@ -256,7 +292,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if streaming is not None:
                 self._stream(streaming, request, started)
                 return
-            response = self.server.respond(request)
+            self.server.respond(request, lambda response: self._finish(response, started))
+            return
         self._finish(response, started)
 
     def _stream(self, mangum: Mangum, request: Request, started: float) -> None:
