@@ -21,8 +21,6 @@ logger = logging.getLogger("mangum_like")
 _PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
 _DISCONNECT = {"type": "http.disconnect"}
 
-_NEVER = float("inf")
-
 # Cycle states
 _REQUEST, _STREAMING, _COMPLETE = 0, 1, 2
 
@@ -35,6 +33,7 @@ class HTTPCycle:
     """
 
     REQUEST, STREAMING, COMPLETE = _REQUEST, _STREAMING, _COMPLETE
+    deadline: float  # in the loop's time; set only when the invocation has one
 
     __slots__ = (
         "body",
@@ -59,10 +58,9 @@ class HTTPCycle:
         self.done: Any = None
         self.completed = 0.0  # when the response was complete (time.monotonic())
         # The deadline guard's: whether the request was cut short, the task running the app
-        # (the runtime's handle, to cancel it), the timer armed for the deadline, and the
-        # deadline itself (in the loop's time; never, unless the invocation has one).
+        # (the runtime's handle, to cancel it), the timer armed for the deadline. The deadline
+        # itself (``deadline``, in the loop's time) is set only when the invocation has one.
         self.expired = False
-        self.deadline = _NEVER
         self.task: Any = None
         self.timer: Any = None
 

@@ -60,7 +60,8 @@ def invoke(
 
     Without a sink, returns the source's result. With one, the response goes to the sink and
     ``None`` is returned, unless the sink refuses the source (a source that cannot stream): then
-    the buffered result is returned, exactly as ``handler(event, context)`` gives it.
+    the response goes to the sink's ``instead``, or, when it has none, the buffered result is
+    returned, exactly as ``handler(event, context)`` gives it.
     """
     environment = handler._environment
     if not environment.started:
@@ -70,7 +71,9 @@ def invoke(
     start = _clock() if timed else 0.0
     source = handler._sources.detect(event, context)
     if sink is not None and not sink.open(source, event, context):
-        sink = None
+        sink = sink.instead  # a source that cannot stream: its result as a whole
+        if sink is not None:
+            sink.open(source, event, context)
     try:
         scope, body = source.request(event, context)
     except InvalidRequest as exc:
@@ -328,6 +331,7 @@ class Sink:
 
     __slots__ = ()
     label = ""  # the access line's note
+    instead: Sink | None = None  # where the response goes when open() refuses the source
 
     def open(self, source: EventSource, event: Any, context: LambdaContext) -> bool:
         """Take the invocation of ``source``; ``False``: answer it buffered instead."""
@@ -361,11 +365,13 @@ class Sink:
 class Streamed(Sink):
     """The response written to ``stream`` as the app sends it: the prelude, then each chunk."""
 
-    __slots__ = ("context", "event", "prelude", "stream")
+    __slots__ = ("context", "event", "instead", "prelude", "stream")
     label = " (streamed)"
 
-    def __init__(self, stream: ResponseStream) -> None:
+    def __init__(self, stream: ResponseStream, instead: Sink | None = None) -> None:
         self.stream = stream
+        # For a source that cannot stream: None, the buffered result returned; or another sink.
+        self.instead = instead
         self.prelude: Any = None
         self.event: Any = None
         self.context: Any = None

@@ -77,8 +77,9 @@ class AsyncioRuntime:
         in_flight.add(cycle)
         if budget is not None:
             # Arming and cancelling a timer per invocation would cost more than the rest of
-            # the guard together; one timer serves them all instead: when it fires, it cuts the
-            # request it watches short, or re-arms for that request's own deadline.
+            # the guard together; one timer serves them all instead: when it fires, it cuts
+            # short the requests in flight whose deadline has come, and re-arms for the nearest
+            # other one.
             deadline = cycle.deadline = self.clock() + budget
             # Deadlines grow from one invocation to the next (now + the function's timeout), so
             # the timer armed earlier fires first; only a nearer deadline needs a new one.
@@ -111,7 +112,7 @@ class AsyncioRuntime:
         now = loop.time()
         nearest = _NEVER
         for cycle in list(self.in_flight):
-            deadline = cycle.deadline
+            deadline = getattr(cycle, "deadline", _NEVER)  # set only with a budget
             if deadline <= now:
                 _expire(loop, cycle, grace)
             elif deadline < nearest:

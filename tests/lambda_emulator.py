@@ -134,6 +134,9 @@ class RuntimeAPIEmulator:
         self.registered_extensions: list[RegisteredExtension] = []
         self.rejected_registrations: list[dict[str, str]] = []
         self.invocations: dict[str, Invocation] = {}
+        # When each GET .../invocation/next arrived (monotonic time), before it waits for an
+        # invocation: the runtime asks for the next one only once it is done with the last.
+        self.next_requests: list[float] = []
         self.restore_errors: list[InitError] = []
         self.init_done = threading.Event()  # the runtime asked for its first invocation
         self.restore_requested = threading.Event()  # SnapStart: the runtime awaits the restore
@@ -483,6 +486,7 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path
             if path == f"{RUNTIME}/invocation/next":
+                emulator.next_requests.append(time.monotonic())
                 invocation = emulator._next_invocation()
                 if invocation is None:
                     self._answer(500, {"errorMessage": "the environment is shutting down"})

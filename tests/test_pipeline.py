@@ -25,7 +25,7 @@ import mangum_like._environment
 import mangum_like._invocation
 from mangum_like import Mangum
 from mangum_like._environment import _Process
-from mangum_like._invocation import Early, invoke
+from mangum_like._invocation import Early, Streamed, invoke
 from mangum_like._types import Receive, Scope, Send
 
 from .helpers import Context, load_event
@@ -296,3 +296,24 @@ def test_sigterm_during_an_invocation(
     # Shutdown ran once the invocation had returned, then the previous handler.
     assert events == ["lifespan.startup", "lifespan.shutdown"]
     assert chained == [signal.SIGTERM]
+
+
+def test_a_source_that_cannot_stream_goes_to_the_streams_stand_in(
+    handler: Mangum, app: App
+) -> None:
+    """ALB cannot stream: with a stand-in sink, its result is handed over early instead."""
+    event = load_event("powertools/alb-single/albEvent.json")
+    event["path"] = "/background"
+    event["httpMethod"] = "GET"
+    handed: list[tuple[Any, bool]] = []
+    stream = RecordingStream()
+
+    def deliver(answer: Callable[[], Any]) -> None:
+        handed.append((answer(), app.running))
+
+    instead = Early(deliver)
+    assert invoke(handler, event, Context(), Streamed(stream, instead)) is None
+    assert stream.calls == []
+    [(result, running)] = handed
+    assert (result["statusCode"], result["body"], running) == (200, "ok", True)
+    assert app.after_response == ["/background"]
