@@ -41,7 +41,8 @@ logger = logging.getLogger("mangum_like")
 # shutdown_timeout of 0.4 s fits in it.
 EXTENSION_NAME = "mangum-like-graceful-shutdown"
 _SNAP_START = "snap-start"
-# Set by Lambda inside an execution environment only; _rapi (and http.client with it) loads then.
+# Set by Lambda inside an execution environment only; _lambda.rapi (and http.client with it)
+# loads then.
 _RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
 _TRACE_ID = "_X_AMZN_TRACE_ID"  # set by the runtime for each invocation (Lambda env. variables)
 
@@ -272,7 +273,7 @@ class _Process:
         self.register_extension(address)
 
     def register_extension(self, address: str) -> None:
-        from ._rapi import Connection, RuntimeAPIError, register_extension
+        from ._lambda.rapi import Connection, RuntimeAPIError, register_extension
 
         connection = Connection(address, timeout=2.0)
         try:
@@ -362,7 +363,7 @@ class _Process:
 
 
 def _hold_extension(connection: Any, identifier: str) -> None:
-    from ._rapi import next_extension_event
+    from ._lambda.rapi import next_extension_event
 
     try:
         while True:

@@ -30,6 +30,7 @@ from ._http import (
     cut_after_response,
     error_response,
 )
+from ._lambda.stream import prelude_bytes
 from ._sources._base import ResultTooLarge
 
 if TYPE_CHECKING:
@@ -473,15 +474,3 @@ class Early(Sink):
 
 def _request_line(scope: Scope) -> tuple[Any, Any]:
     return scope.get("method"), scope.get("path")
-
-
-def prelude_bytes(metadata: dict[str, Any]) -> bytes:
-    """The prelude of a streamed response: the JSON metadata, then 8 NUL bytes.
-
-    ``application/vnd.awslambda.http-integration-response`` ("Lambda proxy integration format
-    for response streaming", API Gateway developer guide). JSON escapes every NUL inside
-    strings, so the delimiter cannot occur in the metadata.
-    """
-    import json
-
-    return json.dumps(metadata, separators=(",", ":")).encode("utf-8") + b"\0" * 8

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ._context import DEFAULT_ACCOUNT, DEFAULT_REGION
+from ._lambda.context import DEFAULT_ACCOUNT, DEFAULT_REGION
 from ._sources._base import SourceConfig, reason
 
 #: The formats, by their CLI name, and what each stands for.
@@ -41,8 +41,6 @@ FORMATS: dict[str, str] = {
 #: The formats whose URL may start with an API stage.
 STAGED = ("v1", "v2")
 
-#: Lambda's quota for a synchronous invocation's request payload ("Lambda quotas": 6 MB).
-MAX_EVENT_BYTES = 6 * 1024 * 1024
 #: CloudFront hands an origin-request trigger at most 1 MB of the body, flagged as truncated
 #: ("Restrictions on the request body with the include body option").
 EDGE_BODY_LIMIT = 1024 * 1024

@@ -28,11 +28,39 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
+from ._lambda.context import LambdaContext, read_function_env
+from ._lambda.errors import (
+    _XRAY_CAUSE_MAX,
+    AFTER_RESTORE_ERROR,
+    BEFORE_SNAPSHOT_ERROR,
+    BUILT_IN_MODULE_CONFLICT,
+    CONTEXT_UNMARSHAL_ERROR,
+    ERROR_TYPE,
+    HANDLER_NOT_FOUND,
+    IMPORT_MODULE_ERROR,
+    MALFORMED_HANDLER_NAME,
+    MARSHAL_ERROR,
+    UNMARSHAL_ERROR,
+    USER_CODE_SYNTAX_ERROR,
+    XRAY_ERROR_CAUSE,
+    FaultError,
+    _xray_cause,
+    error_result,
+)
+from ._lambda.handler import find_attribute, split_handler
+from ._lambda.logs import setup_logging
+from ._lambda.payload import escapes_non_ascii, to_json
+from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
+from ._lambda.stream import (
+    ERROR_TRAILERS,
+    HTTP_INTEGRATION_RESPONSE,
+    LAST_CHUNK,
+    failed_last_chunk,
+    send_chunk,
+)
 
 if TYPE_CHECKING:
     from ._adapter import Mangum
@@ -44,189 +72,13 @@ logger = logging.getLogger("mangum_like.runtime")
 INVOKE_MODE_ENV = "MANGUM_LIKE_INVOKE_MODE"
 _INVOKE_MODES = ("buffered", "response_stream")
 
-ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
-ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
-XRAY_ERROR_CAUSE = "Lambda-Runtime-Function-XRay-Error-Cause"
-_XRAY_CAUSE_MAX = 1024 * 1024  # the official client drops a larger cause rather than fail
-
-# The official client's error types for a handler it cannot load (awslambdaric's FaultException).
-MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
-BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
-IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
-USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
-HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
-UNMARSHAL_ERROR = "Runtime.UnmarshalError"
-MARSHAL_ERROR = "Runtime.MarshalError"
-CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
-BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
-AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
-
-# AWS_EXECUTION_ENV values of the runtimes on which the official client writes results with
-# ensure_ascii=False (UTF-8 as it is): python3.12 and later. On earlier ones it escapes every
-# non-ASCII character.
-_UTF8_RUNTIMES = frozenset(f"AWS_Lambda_python3.{minor}" for minor in range(12, 20))
-
-
-# -- the context object -------------------------------------------------------------------------
-
-
-class CognitoIdentity:
-    """``context.identity``: the Amazon Cognito identity of a mobile-SDK caller, if any."""
-
-    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
-
-    def __init__(self, identity: dict[str, Any] | None = None) -> None:
-        identity = identity or {}
-        self.cognito_identity_id: str | None = identity.get("cognitoIdentityId")
-        self.cognito_identity_pool_id: str | None = identity.get("cognitoIdentityPoolId")
-
-    def __repr__(self) -> str:
-        return (
-            f"CognitoIdentity([cognito_identity_id={self.cognito_identity_id},"
-            f"cognito_identity_pool_id={self.cognito_identity_pool_id}])"
-        )
-
-
-class Client:
-    """``context.client_context.client``: the mobile app that invoked the function."""
-
-    __slots__ = (
-        "app_package_name",
-        "app_title",
-        "app_version_code",
-        "app_version_name",
-        "installation_id",
-    )
-
-    def __init__(self, client: dict[str, Any]) -> None:
-        self.installation_id: Any = client.get("installation_id")
-        self.app_title: Any = client.get("app_title")
-        self.app_version_name: Any = client.get("app_version_name")
-        self.app_version_code: Any = client.get("app_version_code")
-        self.app_package_name: Any = client.get("app_package_name")
-
-    def __repr__(self) -> str:
-        return (
-            f"Client([installation_id={self.installation_id},app_title={self.app_title},"
-            f"app_version_name={self.app_version_name},"
-            f"app_version_code={self.app_version_code},"
-            f"app_package_name={self.app_package_name}])"
-        )
-
-
-class ClientContext:
-    """``context.client_context``: what the invoking client passed (``custom``, ``env``)."""
-
-    __slots__ = ("client", "custom", "env")
-
-    def __init__(self, context: dict[str, Any]) -> None:
-        self.custom: Any = context.get("custom")
-        self.env: Any = context.get("env")
-        client = context.get("client")
-        self.client: Client | None = Client(client) if isinstance(client, dict) else client
-
-    def __repr__(self) -> str:
-        return f"ClientContext([custom={self.custom},env={self.env},client={self.client}])"
-
-
-class LambdaContext:
-    """The context object handed to the handler, with the official Python runtime's attributes.
-
-    ``memory_limit_in_mb`` and ``function_version`` are strings, as the official client reads
-    them from the environment.
-    """
-
-    __slots__ = (
-        "_deadline_ms",
-        "aws_request_id",
-        "client_context",
-        "function_name",
-        "function_version",
-        "identity",
-        "invoked_function_arn",
-        "log_group_name",
-        "log_stream_name",
-        "memory_limit_in_mb",
-        "tenant_id",
-    )
-
-    def __init__(
-        self,
-        aws_request_id: str,
-        deadline_ms: int,
-        invoked_function_arn: str | None = None,
-        client_context: dict[str, Any] | None = None,
-        identity: dict[str, Any] | None = None,
-        tenant_id: str | None = None,
-        environ: dict[str, str | None] | None = None,
-    ) -> None:
-        env = _FUNCTION_ENV if environ is None else environ
-        self.aws_request_id = aws_request_id
-        self.invoked_function_arn = invoked_function_arn
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.tenant_id = tenant_id
-        self.identity = CognitoIdentity(identity)
-        self.client_context = ClientContext(client_context) if client_context is not None else None
-        self._deadline_ms = deadline_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before Lambda's deadline for this invocation (never negative)."""
-        return max(self._deadline_ms - int(time.time() * 1000), 0)
-
-    def log(self, message: str) -> None:
-        """Write ``message`` to the function's log, as the official context does."""
-        sys.stdout.write(str(message))
-
-    def __repr__(self) -> str:
-        return (
-            f"LambdaContext([aws_request_id={self.aws_request_id},"
-            f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
-            f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
-            f"function_version={self.function_version},"
-            f"invoked_function_arn={self.invoked_function_arn},"
-            f"client_context={self.client_context},identity={self.identity},"
-            f"tenant_id={self.tenant_id}])"
-        )
-
-
-# Read once: Lambda sets these before the runtime starts and they never change.
-_FUNCTION_ENV: dict[str, str | None] = {}
-
-
-def _read_function_env() -> None:
-    for name in (
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-    ):
-        _FUNCTION_ENV[name] = os.environ.get(name)
-
 
 # -- loading the handler ------------------------------------------------------------------------
 
 
-class FaultError(Exception):
-    """A failure the runtime reports with one of the official ``Runtime.*`` error types."""
-
-    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-        self.trace = trace or []
-
-
 def load_handler(name: str) -> Any:
     """The object ``name`` (``module.attr`` or ``module:attr``) names; ``FaultError`` if none."""
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-    else:
-        module_name, _, attr = name.rpartition(".")
+    module_name, attr = split_handler(name)
     if not module_name or not attr:
         raise FaultError(
             MALFORMED_HANDLER_NAME,
@@ -250,15 +102,12 @@ def load_handler(name: str) -> Any:
             f"Syntax error in module '{module_name}': {exc}",
             [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}'],
         ) from exc
-    target: Any = module
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise FaultError(
-                HANDLER_NOT_FOUND, f"Handler '{attr}' missing on module '{module_name}'"
-            ) from None
-    return target
+    try:
+        return find_attribute(module, attr)
+    except AttributeError:
+        raise FaultError(
+            HANDLER_NOT_FOUND, f"Handler '{attr}' missing on module '{module_name}'"
+        ) from None
 
 
 def _is_asgi_app(target: Any) -> bool:
@@ -295,94 +144,6 @@ def make_handler(target: Any) -> Callable[[Any, Any], Any]:
     return Mangum(target)
 
 
-# -- results and errors as the official client writes them ----------------------------------------
-
-
-def to_json(result: Any, ensure_ascii: bool) -> str:
-    """``result`` serialised to the very text the official client produces.
-
-    The official client uses simplejson with its default separators (``", "``, ``": "``),
-    ``allow_nan=True`` and Decimal written as its own digits (``1.10``, not ``1.1``), NaN
-    Decimals as ``NaN``. The standard library's encoder gives the same text for every JSON type;
-    Decimals are written through placeholders replaced afterwards. One difference is left: a
-    namedtuple, which simplejson writes as an object, is written as a list here (the standard
-    library encodes tuples itself, without asking ``default``).
-    """
-    decimals: list[str] = []
-
-    def default(value: Any) -> Any:
-        import decimal
-
-        if isinstance(value, decimal.Decimal):
-            decimals.append("NaN" if value.is_nan() else str(value))
-            return _DECIMAL_MARK
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    text = json.dumps(result, ensure_ascii=ensure_ascii, allow_nan=True, default=default)
-    if decimals:
-        parts = text.split(_DECIMAL_QUOTED)
-        if len(parts) == len(decimals) + 1:
-            text = "".join(
-                part + (decimals[index] if index < len(decimals) else "")
-                for index, part in enumerate(parts)
-            )
-    return text
-
-
-# A string no result contains; written quoted, then swapped for the Decimal's digits.
-_DECIMAL_MARK = "\x00mangum_like.decimal\x00"
-_DECIMAL_QUOTED = json.dumps(_DECIMAL_MARK)
-
-
-def error_result(
-    exc: BaseException, request_id: str | None = None, skip: str = __file__
-) -> dict[str, Any]:
-    """The official error document of ``exc``: errorMessage, errorType, requestId, stackTrace.
-
-    The stack trace starts at the first frame outside this runtime, as the official one starts
-    at the first frame outside its bootstrap.
-    """
-    import traceback
-
-    if isinstance(exc, FaultError):
-        message, error_type, trace = exc.message, exc.error_type, exc.trace
-    else:
-        frames: list[traceback.FrameSummary] = list(traceback.extract_tb(exc.__traceback__))
-        for index, frame in enumerate(frames):
-            if frame.filename != skip:
-                frames = frames[index:]
-                break
-        message, error_type = str(exc), type(exc).__name__
-        trace = traceback.format_list(frames)
-    return {
-        "errorMessage": message,
-        "errorType": error_type,
-        "requestId": request_id if request_id is not None else "",
-        "stackTrace": trace,
-    }
-
-
-def _xray_cause(exc: BaseException, error: dict[str, Any]) -> str:
-    """The X-Ray error cause the official client sends with an invocation error."""
-    import traceback
-
-    stack = []
-    paths = []
-    if not isinstance(exc, FaultError):
-        for frame in traceback.extract_tb(exc.__traceback__):
-            stack.append({"label": frame.name, "path": frame.filename, "line": frame.lineno})
-            if frame.filename not in paths:
-                paths.append(frame.filename)
-    cause = {
-        "working_directory": os.getcwd(),
-        "exceptions": [
-            {"message": error["errorMessage"], "type": error["errorType"], "stack": stack}
-        ],
-        "paths": paths,
-    }
-    return json.dumps(cause)
-
-
 # -- the loop -----------------------------------------------------------------------------------
 
 
@@ -399,7 +160,7 @@ class RuntimeLoop:
         self.connection = connection
         self.handler = handler
         self.ensure_ascii = ensure_ascii
-        self.stream: Callable[..., Any] | None = None
+        self.streaming = False
         # A Mangum handler answers first and finishes after: its result is posted the moment
         # the app's response is complete, and the next invocation is asked for once the app
         # has returned (BackgroundTasks run in between, as Lambda keeps the environment
@@ -409,10 +170,9 @@ class RuntimeLoop:
         self._next_request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (_NEXT.encode(), self._host)
         from ._adapter import Mangum
 
-        if invoke_mode == "response_stream" and isinstance(handler, Mangum):
-            self.stream = handler.stream
-        elif isinstance(handler, Mangum):
+        if isinstance(handler, Mangum):
             self.early = handler
+            self.streaming = invoke_mode == "response_stream"
         elif invoke_mode == "response_stream":
             logger.warning(
                 "%s=response_stream needs a Mangum handler or an ASGI app; %r answers buffered",
@@ -428,7 +188,6 @@ class RuntimeLoop:
             served += 1
 
     def serve_one(self) -> None:
-        connection = self.connection
         status, headers, body = self._exchange(self._next_request)
         if status != 200:
             # Lambda answers /next with an error only when the environment cannot go on; the
@@ -452,32 +211,19 @@ class RuntimeLoop:
                     raise FaultError(UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}") from exc
             else:
                 event = body
-            stream = self.stream
-            if stream is not None:
-                writer = StreamedResponse(connection, request_id)
-                try:
-                    result = stream(event, context, writer)
-                except Exception as exc:
-                    if not writer.started:
-                        raise
-                    _end_failed(writer, exc)
-                    return
-                if result is None:
-                    return  # the response went out through the writer
-            elif self.early is not None:
+            if self.early is not None:
                 self._answer_first(self.early, request_id, event, context)
                 return
-            else:
-                result = self.handler(event, context)
+            result = self.handler(event, context)
         except Exception as exc:
             self._post_error(request_id, exc)
             return
         self._post_result(request_id, result)
 
     def _answer_first(self, handler: Mangum, request_id: str, event: Any, context: Any) -> None:
-        """Run one invocation whose result is posted as soon as the app's response is complete;
-        return once the app has returned."""
-        from ._invocation import Early, invoke
+        """Run one invocation whose result is posted (or whose stream is ended) as soon as the
+        app's response is complete; return once the app has returned."""
+        from ._invocation import Early, Sink, Streamed, invoke
 
         posted = False
 
@@ -491,12 +237,20 @@ class RuntimeLoop:
                 return
             self._post_result(request_id, result)
 
+        writer = None
+        sink: Sink = Early(deliver)
+        if self.streaming:  # a source that cannot stream (ALB, custom handlers): buffered, early
+            writer = StreamedResponse(self.connection, request_id)
+            sink = Streamed(writer, instead=sink)
         try:
-            invoke(handler, event, context, Early(deliver))
-        except Exception:
-            if not posted:
+            invoke(handler, event, context, sink)
+        except Exception as exc:
+            if writer is not None and writer.started:
+                _end_failed(writer, exc)
+            elif not posted:
                 raise  # the invocation's error
-            logger.exception("The invocation failed after its result was posted")
+            else:
+                logger.exception("The invocation failed after its result was posted")
 
     def _post_result(self, request_id: str, result: Any) -> None:
         if result.__class__ is bytes:
@@ -676,7 +430,7 @@ class StreamedResponse:
             client.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
             client.putheader("Transfer-Encoding", "chunked")
             client.putheader("Content-Type", HTTP_INTEGRATION_RESPONSE)
-            client.putheader("Trailer", f"{ERROR_TYPE}, {ERROR_BODY}")
+            client.putheader("Trailer", ERROR_TRAILERS)
             client.endheaders()
         except OSError:
             self._broken()
@@ -684,35 +438,19 @@ class StreamedResponse:
         self.write(prelude)
 
     def write(self, chunk: bytes) -> None:
-        size = len(chunk)
-        if not size:
+        if not chunk:
             return  # an empty chunk would end the body
-        sock = self.connection.http.sock
         try:
-            if size <= _COPY_LIMIT:
-                sock.sendall(b"%x\r\n%b\r\n" % (size, chunk))
-            else:  # large: no copy of the data, three writes (TCP_NODELAY is on)
-                sock.sendall(b"%x\r\n" % size)
-                sock.sendall(chunk)
-                sock.sendall(b"\r\n")
+            send_chunk(self.connection.http.sock, chunk)
         except (OSError, AttributeError) as exc:  # AttributeError: the socket is gone
             self._broken()
             raise ConnectionError(f"the response stream to the Runtime API broke: {exc}") from exc
 
     def end(self) -> None:
-        self._finish(b"0\r\n\r\n")
+        self._finish(LAST_CHUNK)
 
     def fail(self, error: BaseException) -> None:
-        import base64
-
-        document = error_result(error)
-        document.pop("requestId")
-        body = base64.b64encode(json.dumps(document).encode("utf-8"))
-        error_type = document["errorType"].encode("latin-1", "replace")
-        self._finish(
-            b"0\r\n%b: %b\r\n%b: %b\r\n\r\n"
-            % (ERROR_TYPE.encode(), error_type, ERROR_BODY.encode(), body)
-        )
+        self._finish(failed_last_chunk(error))
 
     def _finish(self, last: bytes) -> None:
         if self.finished:
@@ -739,92 +477,10 @@ class StreamedResponse:
         self.connection.http.close()
 
 
-HTTP_INTEGRATION_RESPONSE = "application/vnd.awslambda.http-integration-response"
-_COPY_LIMIT = 64 * 1024  # up to this size a chunk is framed by copying, in one write
-
-
 # -- start-up -----------------------------------------------------------------------------------
 
 
-def _setup_logging(root: logging.Logger | None = None) -> None:
-    """Send log records where the official client sends them, in its text format, unless the
-    root logger has a handler already.
-
-    ``[LEVEL]\t2026-11-21T05:00:00.000Z\t<request id>\tmessage``. On the managed runtimes Lambda
-    passes a telemetry pipe in ``_LAMBDA_TELEMETRY_LOG_FD``: records go there as frames, so that
-    a multi-line record (a traceback) stays one log event; elsewhere they go to stdout. The
-    level follows ``AWS_LAMBDA_LOG_LEVEL`` when it is set.
-    """
-    if root is None:
-        root = logging.getLogger()
-    if root.handlers:
-        return
-    descriptor = os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
-    handler: logging.Handler
-    if descriptor is not None and descriptor.isdigit():
-        handler = TelemetryLogHandler(int(descriptor))
-    else:
-        handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    handler.addFilter(_add_request_id)
-    root.addHandler(handler)
-    # As under the official client: the root logger keeps Python's default level (WARNING)
-    # unless the function's logging configuration sets one.
-    level = logging.getLevelName((os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper())
-    if isinstance(level, int):
-        root.setLevel(level)
-
-
-class TelemetryLogHandler(logging.Handler):
-    """Writes records to Lambda's telemetry pipe, one frame each.
-
-    A frame is a 4-byte type (text records: ``0xA55A0003``, plus a level marker), the 4-byte
-    length of the message, an 8-byte timestamp in microseconds, then the UTF-8 message, all
-    big-endian: the framing the official client uses for the same pipe.
-    """
-
-    def __init__(self, descriptor: int) -> None:
-        super().__init__()
-        self.file = os.fdopen(descriptor, "wb", 0)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record).encode("utf-8", "replace")
-            level = min(50, max(0, record.levelno)) // 10 * 10
-            header = (_FRAME_TYPES.get(level, _FRAME_TYPES[0]) << 96) | (len(message) << 64)
-            header |= int(record.created * 1_000_000)
-            self.file.write(header.to_bytes(16, "big") + message)
-        except Exception:
-            self.handleError(record)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-        super().close()
-
-
-# Frame types of text records by level.
-_FRAME_TYPES = {
-    logging.NOTSET: 0xA55A0003,
-    logging.DEBUG: 0xA55A000B,
-    logging.INFO: 0xA55A000F,
-    logging.WARNING: 0xA55A0013,
-    logging.ERROR: 0xA55A0017,
-    logging.CRITICAL: 0xA55A001B,
-}
-
-
-def _add_request_id(record: logging.LogRecord) -> bool:
-    record.aws_request_id = _current_request_id
-    return True
-
-
-_current_request_id = ""  # the invocation being served, for log lines
+_current_request_id = ""  # the invocation being served (RuntimeLoop sets it), for log lines
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -834,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError):  # a stream that is not a TextIOWrapper
             stream.reconfigure(line_buffering=True, write_through=True)  # type: ignore[union-attr]
-    _setup_logging()
+    setup_logging(lambda: _current_request_id)
     address = os.environ.get(RUNTIME_API_ENV)
     if not address:
         target = args[0] if args else "MODULE:ATTR"
@@ -850,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     task_root = os.environ.get("LAMBDA_TASK_ROOT")
     if task_root and task_root not in sys.path:
         sys.path.insert(0, task_root)
-    _read_function_env()
+    read_function_env()
     connection = Connection(address)
     try:
         try:
@@ -867,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             raise SystemExit(1) from None
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
             _snapshot_and_restore(connection)
-        ensure_ascii = os.environ.get("AWS_EXECUTION_ENV") not in _UTF8_RUNTIMES
+        ensure_ascii = escapes_non_ascii(os.environ.get("AWS_EXECUTION_ENV"))
         RuntimeLoop(connection, handler, mode, ensure_ascii).run()
     finally:
         connection.close()
@@ -926,7 +582,7 @@ def _post_init_error(
     connection.request(
         "POST",
         f"{RUNTIME_PATH}/init/error",
-        to_json(error, os.environ.get("AWS_EXECUTION_ENV") not in _UTF8_RUNTIMES).encode("utf-8"),
+        to_json(error, escapes_non_ascii(os.environ.get("AWS_EXECUTION_ENV"))).encode("utf-8"),
         {"Content-Type": "application/json", ERROR_TYPE: error_type or error["errorType"]},
     )
 

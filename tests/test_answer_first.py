@@ -24,6 +24,7 @@ from typing import IO
 
 import pytest
 
+from tests.helpers import event_names, load_event
 from tests.lambda_apps.background import SHORT_WORK
 from tests.lambda_emulator import Invocation, RuntimeAPIEmulator
 from tests.serve_process import serve_process
@@ -101,6 +102,29 @@ def test_streamed_response_ends_before_the_background_work(name: str) -> None:
         assert since_sent(invocation, asked) >= AFTER_WORK
         assert "BACKGROUND DONE /bg" in emulator.output
         assert answer(emulator.invoke(url_event("/ping"))) == (200, b"pong")
+
+
+def alb_event(path: str) -> object:
+    """An ALB event (a source that cannot stream) for ``GET path``."""
+    event = load_event(event_names("alb-single")[0])
+    event.update(path=path, httpMethod="GET", body="", isBase64Encoded=False)
+    event["queryStringParameters"] = {}
+    return event
+
+
+def test_source_that_cannot_stream_is_answered_early_in_streaming_mode() -> None:
+    """In response_stream mode an ALB event gets the buffered result, posted as early as in
+    buffered mode."""
+    with runtime([*OURS, f"{APP}.handler"], STREAMING) as emulator:
+        warm(emulator)
+        invocation = emulator.invoke(alb_event("/bg"))
+        assert "Lambda-Runtime-Function-Response-Mode" not in invocation.headers
+        result = invocation.json()
+        assert (result["statusCode"], result["body"]) == (200, "answered")
+        assert invocation.duration < EARLY, emulator.output
+        asked = next_request_after(emulator, invocation)
+        assert since_sent(invocation, asked) >= AFTER_WORK
+        assert "BACKGROUND DONE /bg" in emulator.output
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from mangum_like import _cli
 from mangum_like._cli import CLIError, Function, import_target
-from mangum_like._context import LambdaContext
+from mangum_like._lambda.context import LambdaContext
 from mangum_like._local import (
     FORMATS,
     HOSTS,
@@ -352,10 +354,24 @@ class TestInvokeCommand:
             capsys, "invoke", "tests.cli_apps:lambda_handler", "--path", "/raise"
         )
         assert status == 1
+        assert list(result) == ["errorMessage", "errorType", "requestId", "stackTrace"]
         assert result["errorType"] == "ValueError"
         assert result["errorMessage"] == "the handler failed on purpose"
         uuid.UUID(result["requestId"])
-        assert any("cli_apps.py" in line for line in result["stackTrace"])
+        # The trace starts at the handler, as the runtime's: the CLI's own frames are left out.
+        assert "cli_apps.py" in result["stackTrace"][0]
+
+    def test_result_is_marshalled_as_the_runtime_marshals_it(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def numbers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            return {"price": Decimal("1.10"), "nan": float("nan"), "none": Decimal("NaN")}
+
+        monkeypatch.setattr(cli_apps, "numbers", numbers, raising=False)
+        status, result, _ = run(capsys, "invoke", "tests.cli_apps:numbers")
+        assert status == 0
+        assert result["price"] == 1.1
+        assert math.isnan(result["nan"]) and math.isnan(result["none"])
 
     def test_unserialisable_result(self, capsys: pytest.CaptureFixture[str]) -> None:
         status, result, _ = run(
@@ -645,9 +661,18 @@ class TestBuilders:
         context = LambdaContext.local(2, aws_request_id="id-1")
         assert 1_000 < context.get_remaining_time_in_millis() <= 2_000
         assert context.aws_request_id == "id-1"
-        assert context.invoked_function_arn.endswith(":function:mangum-like-local")
+        assert context.invoked_function_arn == (
+            "arn:aws:lambda:us-east-1:123456789012:function:mangum-like-local"
+        )
+        assert (context.function_name, context.function_version) == ("mangum-like-local", "$LATEST")
+        # Strings, as the official client reads them from the environment.
+        assert context.memory_limit_in_mb == "128"
         assert context.log_group_name == "/aws/lambda/mangum-like-local"
-        assert "remaining_ms=" in repr(context)
+        assert context.log_stream_name is not None and "/[$LATEST]" in context.log_stream_name
+        assert context.identity.cognito_identity_id is None
+        assert context.client_context is None
+        assert repr(context).startswith("LambdaContext([aws_request_id=id-1,log_group_name=")
+        uuid.UUID(LambdaContext.local(2).aws_request_id)
         expired = LambdaContext(aws_request_id="x", deadline_ms=0)
         assert expired.get_remaining_time_in_millis() == 0
 

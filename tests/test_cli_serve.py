@@ -25,7 +25,7 @@ import pytest
 
 from mangum_like import _cli
 from mangum_like._cli import DevServer, Function
-from mangum_like._local import MAX_EVENT_BYTES
+from mangum_like._lambda.payload import MAX_EVENT_BYTES
 
 from .cli_apps import MARKER_ENV, EchoApp, fastapi_app, lambda_handler
 from .serve_process import ROOT, serve_process

@@ -290,7 +290,7 @@ class TestExtension:
             "async def app(scope, receive, send): pass\n"
             "Mangum(app, lifespan='off')\n"
             "assert 'http.client' not in sys.modules, 'http.client'\n"
-            "assert 'mangum_like._rapi' not in sys.modules, '_rapi'\n"
+            "assert 'mangum_like._lambda.rapi' not in sys.modules, 'rapi'\n"
         )
         env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
         done = subprocess.run(
@@ -314,7 +314,7 @@ class TestExtension:
     ) -> None:
         caplog.set_level(logging.DEBUG, "mangum_like")
         emulator.submit({})
-        from mangum_like._rapi import Connection
+        from mangum_like._lambda.rapi import Connection
 
         runtime = Connection(emulator.address, timeout=5)
         runtime.request("GET", f"{RUNTIME}/invocation/next")  # Init is over
@@ -366,7 +366,7 @@ class TestExtension:
         make_handler: MakeHandler,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        from mangum_like._rapi import Connection, register_extension
+        from mangum_like._lambda.rapi import Connection, register_extension
 
         connection = Connection(emulator.address, timeout=5)
         register_extension(connection, EXTENSION_NAME, [])  # the name is taken

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mangum_like._rapi import (
+from mangum_like._lambda.rapi import (
     Connection,
     RuntimeAPIError,
     next_extension_event,
@@ -271,7 +271,7 @@ def _poll_quietly(connection: Connection, identifier: str) -> None:
 # serves invocations by echoing them, and handles SIGTERM as the test tells it to.
 _SCRIPT = """
 import json, signal, sys, threading, time
-from mangum_like._rapi import Connection, next_extension_event, register_extension
+from mangum_like._lambda.rapi import Connection, next_extension_event, register_extension
 address, mode = sys.argv[1], sys.argv[2]
 if mode != "none":
     ext = Connection(address)

@@ -1,6 +1,7 @@
-"""The parts of ``mangum_like.runtime`` checked in this process: serialisation and the context
-object against the official client's own code, handler loading, and the loop and its streamed
-responses against the Runtime API emulator (the subprocess tests are in test_lambda_runtime.py).
+"""The runtime loop's parts checked in this process: serialisation and the context object
+(``mangum_like._lambda``) against the official client's own code, the error document, handler
+loading, log records, and the loop and its streamed responses against the Runtime API emulator
+(the subprocess tests are in test_lambda_runtime.py).
 """
 
 from __future__ import annotations
@@ -24,23 +25,30 @@ import pytest
 from awslambdaric import lambda_context, lambda_runtime_marshaller  # type: ignore[import-untyped]
 
 from mangum_like import Mangum
-from mangum_like._rapi import Connection, RuntimeAPIError
+from mangum_like._lambda.errors import CALLERS, FaultError, error_result
+from mangum_like._lambda.logs import TelemetryLogHandler, setup_logging
+from mangum_like._lambda.payload import escapes_non_ascii, to_json
+from mangum_like._lambda.rapi import Connection, RuntimeAPIError
 from mangum_like.runtime import (
-    FaultError,
     LambdaContext,
     RuntimeLoop,
     StreamedResponse,
-    TelemetryLogHandler,
     _read_answer,
-    _setup_logging,
-    error_result,
     load_handler,
     main,
     make_handler,
-    to_json,
 )
 from tests.helpers import Recorder
 from tests.lambda_emulator import Invocation, RuntimeAPIEmulator
+
+
+@pytest.fixture(autouse=True)
+def _trace_id_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop sets ``_X_AMZN_TRACE_ID`` for each invocation, as Lambda's runtime does, and the
+    execution environment reads it as "Init is over": each test leaves it as it found it."""
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "")
+    monkeypatch.delenv("_X_AMZN_TRACE_ID")
+
 
 VALUES: list[Any] = [
     {"statusCode": 200, "headers": {"a": "b"}, "body": "ok", "isBase64Encoded": False},
@@ -75,6 +83,13 @@ class TestJSONLikeTheOfficialClient:
     def test_a_string_like_the_placeholder_survives(self) -> None:
         value = {"mark": "\x00mangum_like.decimal\x00", "d": Decimal("2.50")}
         assert json.loads(to_json(value, True))["mark"] == value["mark"]
+
+    @pytest.mark.parametrize(
+        ("execution_env", "escapes"),
+        [("AWS_Lambda_python3.11", True), ("AWS_Lambda_python3.12", False), (None, True)],
+    )
+    def test_runtimes_that_escape_non_ascii(self, execution_env: str | None, escapes: bool) -> None:
+        assert escapes_non_ascii(execution_env) is escapes
 
 
 class TestContext:
@@ -215,11 +230,18 @@ def test_error_result_starts_at_the_first_frame_outside_the_runtime() -> None:
     try:
         json.loads("{")
     except ValueError as exc:
-        document = error_result(exc, "req-1", skip=__file__)
+        document = error_result(exc, "req-1", skip={__file__})
     assert document["errorType"] == "JSONDecodeError"
     assert document["requestId"] == "req-1"
     assert "json" in document["stackTrace"][0]
     assert all(__file__ not in line for line in document["stackTrace"])
+
+
+def test_error_result_leaves_out_the_frames_of_the_runtime_loop_and_the_cli() -> None:
+    from mangum_like import runtime
+    from mangum_like._cli import _function, _server
+
+    assert {runtime.__file__, _function.__file__, _server.__file__} == CALLERS
 
 
 def test_error_result_keeps_every_frame_when_all_are_the_runtime_s() -> None:
@@ -229,7 +251,7 @@ def test_error_result_keeps_every_frame_when_all_are_the_runtime_s() -> None:
     try:
         fail()
     except KeyError as exc:
-        document = error_result(exc, skip=__file__)
+        document = error_result(exc, skip={__file__})
     assert document["errorMessage"] == "'missing'"
     assert len(document["stackTrace"]) == 2
 
@@ -410,16 +432,24 @@ class TestLoopInProcess:
             loop.serve_one()
 
     def test_stream_that_raises_after_starting(
-        self, emulator: RuntimeAPIEmulator, connection: Connection
+        self,
+        emulator: RuntimeAPIEmulator,
+        connection: Connection,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        def stream(event: Any, context: Any, writer: StreamedResponse) -> None:
-            writer.start(b'{"statusCode":200}' + b"\0" * 8)
-            writer.write(b"part")
+        """An error that escapes the pipeline after the stream started ends the stream with the
+        error trailers, and the connection carries the next invocation."""
+        import mangum_like._invocation as invocation_module
+
+        def invoke(handler: Any, event: Any, context: Any, sink: Any) -> None:
+            sink.stream.start(b'{"statusCode":200}' + b"\0" * 8)
+            sink.stream.write(b"part")
             raise OSError("the app's own socket broke")
 
-        loop = RuntimeLoop(connection, lambda_function, "response_stream")
-        loop.stream = stream
-        invocation = serve(loop, emulator, {})
+        loop = RuntimeLoop(connection, Mangum(Recorder()), "response_stream")
+        with monkeypatch.context() as patch:
+            patch.setattr(invocation_module, "invoke", invoke)
+            invocation = serve(loop, emulator, {})
         assert invocation.body.endswith(b"part")
         assert invocation.trailers["Lambda-Runtime-Function-Error-Type"] == "OSError"
         error = json.loads(
@@ -427,7 +457,7 @@ class TestLoopInProcess:
         )
         assert error["errorMessage"] == "the app's own socket broke"
         # The same connection carries the next invocation.
-        loop.stream = None
+        loop = RuntimeLoop(connection, lambda_function, "response_stream")
         assert serve(loop, emulator, {"next": 1}).json() == {"next": 1}
 
 
@@ -545,7 +575,7 @@ class TestLogging:
         read_end, write_end = os.pipe()
         monkeypatch.setenv("_LAMBDA_TELEMETRY_LOG_FD", str(write_end))
         monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "info")
-        _setup_logging(root)
+        setup_logging(lambda: "req-1", root)
         assert "_LAMBDA_TELEMETRY_LOG_FD" not in os.environ  # consumed, as the official client does
         assert root.level == logging.INFO
         before = time.time()
@@ -567,15 +597,15 @@ class TestLogging:
         (error_kind, error_stamp, error_text), (info_kind, _, info_text) = frames
         assert (error_kind, info_kind) == (0xA55A0017, 0xA55A000F)
         assert (before - 1) * 1e6 < error_stamp < (time.time() + 1) * 1e6
-        assert error_text.startswith("[ERROR]\t") and error_text.endswith("\ttwo\nlines")
-        assert info_text.endswith("\tone line")
+        assert error_text.startswith("[ERROR]\t") and error_text.endswith("\treq-1\ttwo\nlines")
+        assert info_text.endswith("\treq-1\tone line")
 
     def test_without_a_pipe_records_go_to_stdout(
         self, root: logging.Logger, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.delenv("_LAMBDA_TELEMETRY_LOG_FD", raising=False)
         monkeypatch.delenv("AWS_LAMBDA_LOG_LEVEL", raising=False)
-        _setup_logging(root)
+        setup_logging(lambda: "req-1", root)
         [handler] = root.handlers
         assert type(handler) is logging.StreamHandler
         assert root.level == logging.WARNING  # untouched without AWS_LAMBDA_LOG_LEVEL
@@ -583,7 +613,7 @@ class TestLogging:
     def test_a_configured_root_logger_is_left_alone(self, root: logging.Logger) -> None:
         existing = logging.NullHandler()
         root.addHandler(existing)
-        _setup_logging(root)
+        setup_logging(lambda: "req-1", root)
         assert root.handlers == [existing]
 
     def test_unwritable_pipe(self) -> None:

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from .. import __version__
-from .._context import LambdaContext
+from .._lambda.context import LambdaContext
 from .._local import (
     FORMATS,
     STAGED,

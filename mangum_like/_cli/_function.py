@@ -14,11 +14,16 @@ from types import TracebackType
 from typing import Any
 
 from .._adapter import Mangum
-from .._context import LambdaContext
 from .._exceptions import MangumLikeError
-from .._sources._base import MAX_RESULT_BYTES
+from .._lambda.context import LambdaContext
+from .._lambda.errors import MARSHAL_ERROR, RESPONSE_SIZE_TOO_LARGE, FaultError, error_result
+from .._lambda.handler import find_attribute, split_handler
+from .._lambda.payload import MAX_RESULT_BYTES, escapes_non_ascii, to_json
 
 logger = logging.getLogger("mangum_like.cli")
+
+# Results are written as the Lambda runtime of this Python version writes them.
+_ENSURE_ASCII = escapes_non_ascii(f"AWS_Lambda_python3.{sys.version_info.minor}")
 
 
 class CLIError(Exception):
@@ -37,14 +42,13 @@ def import_target(spec: str) -> Any:
 
     The current directory comes first on ``sys.path``, as with ``python -m``.
     """
-    module_name, sep, attrs = spec.partition(":")
-    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+    path, _, after = spec.partition(":")
+    if path.endswith(".py") or "/" in path or "\\" in path:
         raise CLIError(
             f"{spec!r} names a file; an import string names a module: "
-            f"did you mean {_as_import_string(module_name, attrs or 'app')!r}?"
+            f"did you mean {_as_import_string(path, after or 'app')!r}?"
         )
-    if not sep:
-        module_name, _, attrs = spec.rpartition(".")
+    module_name, attrs = split_handler(spec)
     if not module_name or not attrs:
         raise CLIError(
             f"{spec!r} is not an import string: write MODULE:ATTR (such as app.main:handler) "
@@ -65,16 +69,13 @@ def import_target(spec: str) -> Any:
         raise CLIError(_raised_in(module_name, exc), 1) from None
     except Exception as exc:
         raise CLIError(_raised_in(module_name, exc), 1) from None
-    target: Any = module
-    for attr in attrs.split("."):
-        try:
-            target = getattr(target, attr)
-        except AttributeError:
-            raise CLIError(
-                f"Module {module_name!r} has no attribute {attrs!r} "
-                f"(the module is {getattr(module, '__file__', None) or module_name})"
-            ) from None
-    return target
+    try:
+        return find_attribute(module, attrs)
+    except AttributeError:
+        raise CLIError(
+            f"Module {module_name!r} has no attribute {attrs!r} "
+            f"(the module is {getattr(module, '__file__', None) or module_name})"
+        ) from None
 
 
 def _as_import_string(path: str, attrs: str) -> str:
@@ -167,20 +168,25 @@ class Function:
 
 
 class InvocationError(Exception):
-    """The invocation failed as Lambda reports it: ``errorType`` and ``errorMessage``."""
+    """The invocation failed; ``error`` is its error document, as the runtime loop posts it."""
 
-    def __init__(self, error_type: str, message: str, stack: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.stack = stack or []
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["errorMessage"])
+        self.error = error
+
+    @property
+    def error_type(self) -> str:
+        error_type: str = self.error["errorType"]
+        return error_type
+
+    @property
+    def stack(self) -> list[str]:
+        stack: list[str] = self.error["stackTrace"]
+        return stack
 
     def as_result(self, request_id: str) -> dict[str, Any]:
-        return {
-            "errorMessage": str(self),
-            "errorType": self.error_type,
-            "requestId": request_id,
-            "stackTrace": self.stack,
-        }
+        """The document Lambda answers the caller with, for the invocation ``request_id``."""
+        return {**self.error, "requestId": request_id}
 
 
 def invoke(function: Function, payload: str, context: LambdaContext) -> Any:
@@ -197,20 +203,23 @@ def invoke(function: Function, payload: str, context: LambdaContext) -> Any:
 
 
 def _failed(exc: Exception) -> InvocationError:
-    stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-    return InvocationError(type(exc).__name__, str(exc), stack)
+    # The stack trace starts at the handler: the CLI's own frames are left out.
+    return InvocationError(error_result(exc))
 
 
 def _returned(result: Any) -> Any:
-    """The result as Lambda hands it on: through JSON, within the buffered size quota."""
+    """The result as Lambda hands it on: written to JSON as the runtime loop writes it, within
+    the buffered size quota."""
     try:
-        encoded = json.dumps(result)
-    except (TypeError, ValueError) as exc:
-        raise InvocationError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
+        encoded = to_json(result, _ENSURE_ASCII)
+    except Exception as exc:
+        fault = FaultError(MARSHAL_ERROR, f"Unable to marshal response: {exc}")
+        raise _failed(fault) from exc
     if len(encoded.encode("utf-8")) > MAX_RESULT_BYTES:
-        raise InvocationError(
-            "Function.ResponseSizeTooLarge",
+        fault = FaultError(
+            RESPONSE_SIZE_TOO_LARGE,
             f"Response payload size exceeded maximum allowed payload size ({MAX_RESULT_BYTES} "
             "bytes).",
         )
+        raise _failed(fault)
     return json.loads(encoded)

@@ -20,12 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .._adapter import Mangum
-from .._context import LambdaContext
 from .._invocation import Early
 from .._invocation import invoke as run_invocation
+from .._lambda.context import LambdaContext
+from .._lambda.payload import MAX_EVENT_BYTES, MAX_STREAMED_BYTES
+from .._lambda.stream import LAST_CHUNK, PRELUDE_DELIMITER, send_chunk
 from .._local import (
     ALB_MAX_REQUEST_BODY_BYTES,
-    MAX_EVENT_BYTES,
     STAGED,
     InvalidResult,
     Request,
@@ -49,12 +50,6 @@ _FRAMING = frozenset({"connection", "content-length", "keep-alive", "transfer-en
 #: function URL in RESPONSE_STREAM mode, and API Gateway in response transfer mode STREAM (the
 #: payload 2.0 source streams alike; on AWS only REST APIs take that mode, HTTP APIs buffer).
 STREAMED = ("v2", "url", "v1")
-#: Lambda's quota for a streamed response ("Response streaming for Lambda functions": 200 MB,
-#: against 6 MB for a buffered one).
-MAX_STREAMED_BYTES = 200 * 1024 * 1024
-# The prelude of a streamed response ends with 8 NUL bytes ("Lambda proxy integration format
-# for response streaming", API Gateway developer guide).
-_DELIMITER = b"\0" * 8
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -537,7 +532,7 @@ class StreamedResponse:
     def start(self, prelude: bytes) -> None:
         handler = self.handler
         # The source's metadata as JSON, then the 8 NUL bytes that end it.
-        metadata = json.loads(prelude[: -len(_DELIMITER)])
+        metadata = json.loads(prelude[: -len(PRELUDE_DELIMITER)])
         try:
             response = parse_result(handler.server.fmt, metadata)
         except InvalidResult as exc:
@@ -578,16 +573,11 @@ class StreamedResponse:
             )
             self._abort()
             raise ConnectionAbortedError(f"the response passed the {limit}-byte limit")
-        sock = self.sock
         try:
-            if not self.chunked:
-                sock.sendall(chunk)
-            elif size <= 65536:
-                sock.sendall(b"%x\r\n%b\r\n" % (size, chunk))
-            else:  # large: no copy of the data, three writes (TCP_NODELAY is on)
-                sock.sendall(b"%x\r\n" % size)
-                sock.sendall(chunk)
-                sock.sendall(b"\r\n")
+            if self.chunked:
+                send_chunk(self.sock, chunk)
+            else:
+                self.sock.sendall(chunk)
         except OSError:
             self._abort()
             raise
@@ -595,7 +585,7 @@ class StreamedResponse:
     def end(self) -> None:
         if self.chunked and not self.bodyless:
             try:
-                self.sock.sendall(b"0\r\n\r\n")
+                self.sock.sendall(LAST_CHUNK)
             except OSError:
                 self._abort()
                 raise

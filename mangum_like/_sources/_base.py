@@ -15,15 +15,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .._exceptions import InvalidRequest
+from .._lambda.payload import MAX_RESULT_BYTES
 
 if TYPE_CHECKING:
     from .._types import Headers, LambdaContext, LambdaEvent, LambdaResult, Scope
 
 logger = logging.getLogger("mangum_like")
-
-#: Lambda refuses a buffered response whose JSON payload exceeds 6 MiB + 100 bytes
-#: ("Exceeded maximum allowed payload size (6291556 bytes)").
-MAX_RESULT_BYTES = 6_291_556
 
 # Content types sent as text: textual families and the common structured-text types.
 _TEXT_TYPES = frozenset(
