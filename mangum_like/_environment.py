@@ -75,6 +75,7 @@ class Environment:
         self._cycle: LifespanCycle | None = None
         self._task: Any = None
         self._at_exit = False
+        self._starting = threading.Lock()
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == _SNAP_START:
             self._defer_to_restore()
 
@@ -106,6 +107,13 @@ class Environment:
         """Run lifespan startup unless it ran already; ``LifespanFailure`` when it fails."""
         if self.started:
             return
+        # The first invocations of several pollers (the runtime's concurrent mode) arrive
+        # together: one runs startup, the others wait for it.
+        with self._starting:
+            if not self.started:
+                self._startup(invocation)
+
+    def _startup(self, invocation: bool) -> None:
         if self.snapshot_pending:
             if not invocation:
                 logger.debug(
@@ -251,6 +259,8 @@ class _Process:
         self.signal_installed = False
         self.previous: Any = None
         self.terminated = False
+        self.handed_over = False  # a SIGTERM went on to terminate()
+        self._handing_over = threading.Lock()
 
     def prepare(self, graceful_shutdown: bool) -> None:
         """At handler construction: inside Lambda, make sure SIGTERM arrives and is handled."""
@@ -331,13 +341,24 @@ class _Process:
 
     def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         logger.info("SIGTERM received: the execution environment is ending")
-        in_flight = [environment for environment in _LIVE if environment.interrupt()]
-        if in_flight:
-            # An invocation is running on a loop this thread drives or waits for: it sees its
-            # disconnect now, and shutdown runs as soon as it has returned.
-            for environment in in_flight:
-                environment.terminating = (signum, frame)
+        live = list(_LIVE)
+        # Marked first: an invocation that ends from now on, on any thread, sees it, and the
+        # last one in flight hands over to shutdown.
+        for environment in live:
+            environment.terminating = (signum, frame)
+        if any([environment.interrupt() for environment in live]):
+            # Invocations are running on a loop this thread drives or waits for, or on other
+            # threads: they see their disconnect now, and shutdown follows the last of them.
             return
+        self.terminate_once(signum, frame)
+
+    def terminate_once(self, signum: int, frame: FrameType | None) -> None:
+        """``terminate`` for the first of the threads that find the last invocation ended (the
+        signal handler, or the invocations ending on several threads at once)."""
+        with self._handing_over:
+            if self.handed_over:
+                return
+            self.handed_over = True
         self.terminate(signum, frame)
 
     def terminate(self, signum: int, frame: FrameType | None) -> None:

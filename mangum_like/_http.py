@@ -114,13 +114,15 @@ class HTTPCycle:
         return self.state == _COMPLETE
 
 
-def cut_after_response(scope: Scope, cycle: HTTPCycle) -> None:
-    """Log that the deadline guard cut short work the app did after its complete response."""
+def cut_after_response(scope: Scope, cycle: HTTPCycle, ending: bool = False) -> None:
+    """Log that the deadline guard (or, ``ending``, SIGTERM) cut short work the app did after
+    its complete response."""
     logger.warning(
-        "%s %s: the deadline guard cut short what the app still did %.1f s after its response "
-        "was complete (BackgroundTasks, code after the last send); the response had gone out",
+        "%s %s: %s cut short what the app still did %.1f s after its response was complete "
+        "(BackgroundTasks, code after the last send); the response had gone out",
         scope.get("method"),
         scope.get("path"),
+        "the end of the execution environment (SIGTERM)" if ending else "the deadline guard",
         _monotonic() - cycle.completed,
     )
 

@@ -108,7 +108,7 @@ def invoke(
     finally:
         # SIGTERM came during the invocation: shutdown follows the last one in flight.
         if environment.terminating is not None and not environment.in_flight:
-            PROCESS.terminate(*environment.terminating)
+            PROCESS.terminate_once(*environment.terminating)
     if cycle.state == _COMPLETE:
         if error is not None:
             # Starlette's error middleware sends its 500 and then re-raises: this is the app's
@@ -123,7 +123,7 @@ def invoke(
                 exc_info=error,
             )
         if cycle.expired:
-            cut_after_response(scope, cycle)
+            cut_after_response(scope, cycle, environment.terminating is not None)
         if sink is None:
             status = cycle.status
             chunks = cycle.chunks

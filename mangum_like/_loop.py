@@ -218,6 +218,11 @@ class AsyncioRuntime:
         self.thread.start()
         ready.wait()
 
+    def detach(self) -> None:
+        """Run the loop in a thread of its own from now on, for callers on several threads."""
+        if self.thread is None:
+            self._start_thread(self._loop())
+
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         loop = self._loop()
         if self.thread is None and not self._drives_here():
@@ -461,6 +466,11 @@ class TrioRuntime:
 
     def running_here(self) -> bool:
         return False  # trio runs in its own thread; the caller only waits for it
+
+    def detach(self) -> None:
+        """Start the trio thread now, before several threads may call in at once."""
+        if self.token is None:
+            self._start()
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return self._submit(fn, ())

@@ -245,6 +245,11 @@ class Runtime(Protocol):
         """Start ``fn()`` as a background task on the loop; returns a handle for ``cancel``."""
         ...
 
+    def detach(self) -> None:
+        """Run the loop in a thread of its own from now on: several threads may then call
+        ``run_app`` at once, each waiting for its own request."""
+        ...
+
     def cancel(self, handle: Any) -> None:
         """Cancel a task started by ``spawn``."""
         ...

@@ -31,6 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._concurrency import INIT_FAILED, concurrency_settings, serve_in_processes, serve_on_one_loop
 from ._lambda.context import LambdaContext, read_function_env
 from ._lambda.errors import (
     _XRAY_CAUSE_MAX,
@@ -156,10 +157,15 @@ class RuntimeLoop:
         handler: Callable[[Any, Any], Any],
         invoke_mode: str = "buffered",
         ensure_ascii: bool = True,
+        trace_env: bool = True,
     ) -> None:
         self.connection = connection
         self.handler = handler
         self.ensure_ascii = ensure_ascii
+        # Whether each invocation's X-Ray trace id goes to _X_AMZN_TRACE_ID: a variable of the
+        # whole process, right only while one invocation runs at a time.
+        self.trace_env = trace_env
+        self.served = 0
         self.streaming = False
         # A Mangum handler answers first and finishes after: its result is posted the moment
         # the app's response is complete, and the next invocation is asked for once the app
@@ -186,6 +192,7 @@ class RuntimeLoop:
         while limit is None or served < limit:
             self.serve_one()
             served += 1
+            self.served += 1
 
     def serve_one(self) -> None:
         status, headers, body = self._exchange(self._next_request)
@@ -196,12 +203,13 @@ class RuntimeLoop:
         request_id = headers.get("lambda-runtime-aws-request-id") or ""
         global _current_request_id
         _current_request_id = request_id
-        # X-Ray reads the trace header of the current invocation from the environment.
-        trace_id = headers.get("lambda-runtime-trace-id")
-        if trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = trace_id
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        if self.trace_env:
+            # X-Ray reads the trace header of the current invocation from the environment.
+            trace_id = headers.get("lambda-runtime-trace-id")
+            if trace_id:
+                os.environ["_X_AMZN_TRACE_ID"] = trace_id
+            else:
+                os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             context = _context(request_id, headers)
             if headers.get("content-type") == "application/json":
@@ -391,6 +399,7 @@ def _context(request_id: str, headers: dict[str, str]) -> LambdaContext:
         _header_json(client_context, "Client Context") if client_context else None,
         _header_json(identity, "Cognito Identity") if identity else None,
         headers.get("lambda-runtime-aws-tenant-id"),
+        xray_trace_id=headers.get("lambda-runtime-trace-id"),
     )
 
 
@@ -507,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if task_root and task_root not in sys.path:
         sys.path.insert(0, task_root)
     read_function_env()
+    ensure_ascii = escapes_non_ascii(os.environ.get("AWS_EXECUTION_ENV"))
     connection = Connection(address)
     try:
         try:
@@ -517,16 +527,38 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
                 )
             if not name:
                 raise FaultError(MALFORMED_HANDLER_NAME, "No handler: pass HANDLER or set _HANDLER")
+            count, how = concurrency_settings()
+            if count > 1 and how == "process":
+                # N processes, each importing the handler itself: nothing is imported here.
+                connection.close()
+                serve_in_processes(
+                    address, count, lambda: _serve_alone(address, name, mode, ensure_ascii)
+                )
             handler = make_handler(load_handler(name))
         except Exception as exc:
             _post_init_error(connection, exc)
             raise SystemExit(1) from None
+        if count > 1:
+            connection.close()
+            serve_on_one_loop(address, handler, count, mode, ensure_ascii)
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
             _snapshot_and_restore(connection)
-        ensure_ascii = escapes_non_ascii(os.environ.get("AWS_EXECUTION_ENV"))
         RuntimeLoop(connection, handler, mode, ensure_ascii).run()
     finally:
         connection.close()
+    raise SystemExit(0)  # pragma: no cover (run() without a limit never returns)
+
+
+def _serve_alone(address: str, name: str, mode: str, ensure_ascii: bool) -> NoReturn:
+    """One worker process of the ``process`` concurrency mode: import the handler, then serve
+    one invocation at a time; exits ``INIT_FAILED`` when the handler cannot be loaded."""
+    connection = Connection(address)
+    try:
+        handler = make_handler(load_handler(name))
+    except Exception as exc:
+        _post_init_error(connection, exc, quiet_refusal=True)
+        raise SystemExit(INIT_FAILED) from None
+    RuntimeLoop(connection, handler, mode, ensure_ascii).run()
     raise SystemExit(0)  # pragma: no cover (run() without a limit never returns)
 
 
@@ -570,7 +602,11 @@ def _snapshot_and_restore(connection: Connection) -> None:
 
 
 def _post_init_error(
-    connection: Connection, exc: BaseException, error_type: str | None = None
+    connection: Connection,
+    exc: BaseException,
+    error_type: str | None = None,
+    *,
+    quiet_refusal: bool = False,
 ) -> None:
     error = error_result(exc)
     logger.error(
@@ -579,12 +615,19 @@ def _post_init_error(
         error["errorMessage"],
         "".join(error["stackTrace"]),
     )
-    connection.request(
+    answer = connection.request(
         "POST",
         f"{RUNTIME_PATH}/init/error",
         to_json(error, escapes_non_ascii(os.environ.get("AWS_EXECUTION_ENV"))).encode("utf-8"),
         {"Content-Type": "application/json", ERROR_TYPE: error_type or error["errorType"]},
     )
+    # With several workers, the Runtime API takes the first one's init error only.
+    if answer.status != 202 and not (quiet_refusal and answer.status == 403):
+        logger.error(
+            "The Runtime API refused the init error: %s %s",
+            answer.status,
+            answer.body[:300].decode(errors="replace"),
+        )
 
 
 if __name__ == "__main__":

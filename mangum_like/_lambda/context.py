@@ -102,6 +102,7 @@ class LambdaContext:
         "log_stream_name",
         "memory_limit_in_mb",
         "tenant_id",
+        "xray_trace_id",
     )
 
     def __init__(
@@ -113,6 +114,7 @@ class LambdaContext:
         identity: dict[str, Any] | None = None,
         tenant_id: str | None = None,
         environ: Mapping[str, str | None] | None = None,
+        xray_trace_id: str | None = None,
     ) -> None:
         env = _FUNCTION_ENV if environ is None else environ
         self.aws_request_id = aws_request_id
@@ -123,6 +125,9 @@ class LambdaContext:
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
         self.tenant_id = tenant_id
+        # The invocation's X-Ray trace header (``Lambda-Runtime-Trace-Id``): where each
+        # invocation finds its own when several run at once (_X_AMZN_TRACE_ID is process-wide).
+        self.xray_trace_id = xray_trace_id
         self.identity = CognitoIdentity(identity)
         self.client_context = ClientContext(client_context) if client_context is not None else None
         self._deadline_ms = deadline_ms
