@@ -114,7 +114,7 @@ def _poll(
     retry = _RETRY_FIRST
     while True:
         connection = Connection(address)
-        loop = RuntimeLoop(connection, handler, invoke_mode, ensure_ascii, trace_env=False)
+        loop = RuntimeLoop(connection, handler, invoke_mode, ensure_ascii, concurrent=True)
         try:
             loop.run()
         except Exception as exc:

@@ -45,6 +45,12 @@ _SNAP_START = "snap-start"
 # loads then.
 _RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
 _TRACE_ID = "_X_AMZN_TRACE_ID"  # set by the runtime for each invocation (Lambda env. variables)
+# Lambda Managed Instances: how many invocations the environment serves at once.
+_MAX_CONCURRENCY_ENV = "AWS_LAMBDA_MAX_CONCURRENCY"
+_PR_SET_PDEATHSIG = 1  # prctl(2) option, <linux/prctl.h>
+# How long a worker process waits for the sibling that registers the extension: the
+# registration's own timeout.
+_SIBLING_WAIT = 2.0
 
 
 class Environment:
@@ -256,6 +262,8 @@ class _Process:
     def __init__(self) -> None:
         self.extension: str | None = None  # its identifier, once registered
         self.extension_tried = False
+        # LMI worker process that registered the extension for its siblings: held for life.
+        self.extension_claim: Any = None
         self.signal_installed = False
         self.previous: Any = None
         self.terminated = False
@@ -280,7 +288,58 @@ class _Process:
                 "does not run at the end of the environment; build the handler at module level"
             )
             return
+        parent = _lmi_worker_parent()
+        if parent is None:
+            self.register_extension(address)
+        else:
+            self.register_for_workers(address, parent)
+
+    def register_for_workers(self, address: str, parent: int) -> None:
+        """One of the worker processes the official client forks on Lambda Managed Instances,
+        each importing the handler: the first of them registers the extension for the whole
+        environment, and the others wait until it has, so that none asks for an invocation
+        (which may end Init, and registration with it) before.
+
+        Extension names are unique in an environment: a second registration would be refused.
+        The siblings agree through a Unix socket name in Linux's abstract namespace, unique to
+        the environment: the one that binds it registers, then listens on it to say it is done.
+        """
+        import errno
+        import socket
+        import time
+
+        name = f"\0mangum_like-extension-{address}-{parent}"[:107]
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + _SIBLING_WAIT
+        while True:
+            try:
+                claim.bind(name)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    # No abstract names (not Linux): every worker tries, and the name taken
+                    # already, Lambda refuses all but the first (logged at DEBUG).
+                    claim.close()
+                    self.register_extension(address)
+                    return
+            if _sibling_listens(name):
+                claim.close()
+                logger.debug(
+                    "Another worker process of this environment registered the no-op extension"
+                )
+                return
+            if time.monotonic() >= deadline:
+                claim.close()
+                logger.debug(
+                    "The worker process registering the no-op extension did not finish within "
+                    "%s s; going on without waiting for it",
+                    _SIBLING_WAIT,
+                )
+                return
+            time.sleep(0.005)
         self.register_extension(address)
+        claim.listen(socket.SOMAXCONN)
+        self.extension_claim = claim
 
     def register_extension(self, address: str) -> None:
         from ._lambda.rapi import Connection, RuntimeAPIError, register_extension
@@ -293,8 +352,9 @@ class _Process:
             if exc.status == 403:
                 logger.debug(
                     "The Extensions API refused the no-op extension (%s): the handler was built "
-                    "after the Init phase, so Lambda sends no SIGTERM for it; build it at module "
-                    "level for lifespan shutdown to run",
+                    "after the Init phase (or another process of the environment registered "
+                    "it), so Lambda sends no SIGTERM for it; build it at module level for "
+                    "lifespan shutdown to run",
                     exc,
                 )
             else:
@@ -338,6 +398,9 @@ class _Process:
             return
         self.previous = signal.signal(signal.SIGTERM, self.on_sigterm)
         self.signal_installed = True
+        parent = _lmi_worker_parent()
+        if parent is not None:
+            _sigterm_when_parent_dies(parent)
 
     def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         logger.info("SIGTERM received: the execution environment is ending")
@@ -346,7 +409,7 @@ class _Process:
         # last one in flight hands over to shutdown.
         for environment in live:
             environment.terminating = (signum, frame)
-        if any([environment.interrupt() for environment in live]):
+        if any([environment.interrupt() for environment in live]):  # noqa: C419 (interrupt them all)
             # Invocations are running on a loop this thread drives or waits for, or on other
             # threads: they see their disconnect now, and shutdown follows the last of them.
             return
@@ -381,6 +444,63 @@ class _Process:
                 with contextlib.suppress(OSError, ValueError):
                     stream.flush()
             os._exit(128 + signum)
+
+
+def _lmi_worker_parent() -> int | None:
+    """The runtime process's id when this process is one of the workers the official client
+    forks on Lambda Managed Instances (``multiprocessing``, each importing the handler itself);
+    ``None`` otherwise, our own runtime's workers included (its parent registers the extension
+    and passes SIGTERM on)."""
+    if not os.environ.get(_MAX_CONCURRENCY_ENV):
+        return None
+    multiprocessing = sys.modules.get("multiprocessing")
+    parent = multiprocessing.parent_process() if multiprocessing is not None else None
+    return None if parent is None else int(parent.pid)
+
+
+def _sigterm_when_parent_dies(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when its parent, the runtime process, ends.
+
+    At the end of the environment Lambda sends SIGTERM to the runtime process. The official
+    client's does not pass it on to its workers: it dies of it at once, and its workers would
+    be left to the SIGKILL that ends the environment, their lifespan shutdown never run. With
+    ``prctl(PR_SET_PDEATHSIG)`` (Linux) its death is their SIGTERM, within the Shutdown phase.
+    The signal comes when the thread that forked the worker ends: the client forks from its main
+    thread, which then waits for the workers as long as the process lives.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0
+    except (OSError, AttributeError):
+        failed = True
+    if failed:
+        logger.debug(
+            "Could not ask for SIGTERM at the runtime process's end (prctl PR_SET_PDEATHSIG): "
+            "this worker's lifespan shutdown runs only if Lambda signals it itself"
+        )
+        return
+    if os.getppid() != parent:
+        # The runtime process ended before the request took effect: its SIGTERM, now.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _sibling_listens(name: str) -> bool:
+    """Whether a worker process listens on the abstract socket ``name`` (it has registered)."""
+    import errno
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        # Refused while the name is bound but not listened on yet, or gone; a full backlog
+        # (EAGAIN) is listening too.
+        return probe.connect_ex(name) in (0, errno.EAGAIN)
+    finally:
+        probe.close()
 
 
 def _hold_extension(connection: Any, identifier: str) -> None:

@@ -27,7 +27,9 @@ import importlib
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -52,7 +54,7 @@ from ._lambda.errors import (
     error_result,
 )
 from ._lambda.handler import find_attribute, split_handler
-from ._lambda.logs import setup_logging
+from ._lambda.logs import REQUEST_ID, TENANT_ID, setup_logging
 from ._lambda.payload import escapes_non_ascii, to_json
 from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
 from ._lambda.stream import (
@@ -157,14 +159,17 @@ class RuntimeLoop:
         handler: Callable[[Any, Any], Any],
         invoke_mode: str = "buffered",
         ensure_ascii: bool = True,
-        trace_env: bool = True,
+        concurrent: bool = False,
     ) -> None:
         self.connection = connection
         self.handler = handler
         self.ensure_ascii = ensure_ascii
-        # Whether each invocation's X-Ray trace id goes to _X_AMZN_TRACE_ID: a variable of the
-        # whole process, right only while one invocation runs at a time.
-        self.trace_env = trace_env
+        # One poller of several (Lambda Managed Instances): the X-Ray trace id does not go to
+        # _X_AMZN_TRACE_ID, a variable of the whole process, right only while one invocation
+        # runs at a time; and results are posted by a thread of this poller's own, so that the
+        # post and the wait for its 202 do not hold up the event loop the invocations share.
+        self.concurrent = concurrent
+        self._poster: _Poster | None = None
         self.served = 0
         self.streaming = False
         # A Mangum handler answers first and finishes after: its result is posted the moment
@@ -201,9 +206,11 @@ class RuntimeLoop:
             # official client exits too, and Lambda starts a fresh environment.
             raise RuntimeAPIError("GET", _NEXT, status, body)
         request_id = headers.get("lambda-runtime-aws-request-id") or ""
-        global _current_request_id
-        _current_request_id = request_id
-        if self.trace_env:
+        # Log lines carry the id of the invocation whose code made them: the app's tasks start
+        # from a copy of this thread's context (each poller's own in the concurrent modes).
+        REQUEST_ID.set(request_id)
+        TENANT_ID.set(headers.get("lambda-runtime-aws-tenant-id"))
+        if not self.concurrent:
             # X-Ray reads the trace header of the current invocation from the environment.
             trace_id = headers.get("lambda-runtime-trace-id")
             if trace_id:
@@ -234,6 +241,9 @@ class RuntimeLoop:
         from ._invocation import Early, Sink, Streamed, invoke
 
         posted = False
+        poster = self._poster
+        if poster is None and self.concurrent:
+            poster = self._poster = _Poster()
 
         def deliver(answer: Callable[[], Any]) -> None:
             nonlocal posted
@@ -241,9 +251,14 @@ class RuntimeLoop:
             try:
                 result = answer()
             except Exception as exc:
-                self._post_error(request_id, exc)
-                return
-            self._post_result(request_id, result)
+                post: Callable[..., None] = self._post_error
+                item: Any = exc
+            else:
+                post, item = self._post_result, result
+            if poster is None:
+                post(request_id, item)
+            else:
+                poster.post(post, request_id, item)
 
         writer = None
         sink: Sink = Early(deliver)
@@ -259,6 +274,9 @@ class RuntimeLoop:
                 raise  # the invocation's error
             else:
                 logger.exception("The invocation failed after its result was posted")
+        finally:
+            if poster is not None:
+                poster.wait()  # the connection is free again for /next
 
     def _post_result(self, request_id: str, result: Any) -> None:
         if result.__class__ is bytes:
@@ -381,6 +399,34 @@ def _read_answer(reader: Any) -> tuple[int, dict[str, str], bytes]:
 _LINE_MAX = 65536 + 1
 
 
+class _Poster:
+    """A poller's thread that posts its results, handed over from the event loop's thread."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[Callable[..., None], str, Any]] = queue.SimpleQueue()
+        self.idle = threading.Event()
+        self.idle.set()
+        threading.Thread(target=self._serve, name="mangum_like-poster", daemon=True).start()
+
+    def post(self, post: Callable[..., None], request_id: str, item: Any) -> None:
+        self.idle.clear()
+        self.queue.put((post, request_id, item))
+
+    def wait(self) -> None:
+        self.idle.wait()
+
+    def _serve(self) -> None:
+        while True:
+            post, request_id, item = self.queue.get()
+            REQUEST_ID.set(request_id)  # for what the post logs
+            try:
+                post(request_id, item)
+            except Exception:
+                logger.exception("Posting the answer to invocation %s failed", request_id)
+            finally:
+                self.idle.set()
+
+
 def _end_failed(writer: StreamedResponse, exc: BaseException) -> None:
     logger.error("The streamed response failed: %r", exc)
     try:
@@ -489,9 +535,6 @@ class StreamedResponse:
 # -- start-up -----------------------------------------------------------------------------------
 
 
-_current_request_id = ""  # the invocation being served (RuntimeLoop sets it), for log lines
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the runtime loop for the handler named in ``argv[0]`` or ``_HANDLER``; never returns."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -499,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError):  # a stream that is not a TextIOWrapper
             stream.reconfigure(line_buffering=True, write_through=True)  # type: ignore[union-attr]
-    setup_logging(lambda: _current_request_id)
+    setup_logging()
     address = os.environ.get(RUNTIME_API_ENV)
     if not address:
         target = args[0] if args else "MODULE:ATTR"

@@ -1,6 +1,7 @@
 # Sourced by the scripts: create (once) and refresh the project's virtual environment in .venv.
 # Setup takes a while, so whatever is installed is announced in one line on stderr; a run with
-# nothing to install prints nothing. scripts/_tools.sh reuses venv_setup and venv_refresh.
+# nothing to install prints nothing. scripts/_tools.sh reuses venv_setup and venv_refresh;
+# scripts/test calls venv_other for the venvs of the other Pythons it tests on.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -92,6 +93,45 @@ venv_refresh() {
   venv_pip "$dir" "$@"
   rm -f "$dir"/.installed-* || exit
   touch "$stamp" || exit
+}
+
+# python_of VERSION: print the path of an interpreter of Python VERSION (3.13) that runs:
+# pythonVERSION on the PATH, else a build of pyenv's (whose shim for a version that is installed
+# but not selected does not run).
+python_of() {
+  local version=$1 candidate
+  for candidate in "$(command -v "python$version" || true)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+    if [ -n "$candidate" ] && "$candidate" -c '
+import sys
+sys.exit("%d.%d" % sys.version_info[:2] != sys.argv[1])' "$version" >/dev/null 2>&1; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# venv_other VERSION: create (once) and refresh .venv-VERSION, a venv of Python VERSION with the
+# `test` extra, for the library's tests on that Python; end the script, saying what to do, when
+# there is no such interpreter.
+venv_other() {
+  local version=$1 dir=.venv-$1 interpreter
+  if ! interpreter=$(python_of "$version"); then
+    echo "Python $version: not found (neither python$version on the PATH nor a pyenv build in" \
+      "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version.*); ./scripts/test runs the library's tests" \
+      "on it too: install it (pyenv install $version, uv python install $version, or your" \
+      "distribution's python$version), or name the versions to test in" \
+      "MANGUM_LIKE_TEST_PYTHONS (\"\" for none)" >&2
+    exit 1
+  fi
+  PYTHON=$interpreter python_version=$version venv_setup "$dir" " (the library's tests)" \
+    "under a minute"
+  # Git ignores the venv through a .gitignore of its own, as Python 3.13's venv writes one.
+  if [ ! -e "$dir/.gitignore" ]; then
+    echo "*" >"$dir/.gitignore" || exit
+  fi
+  venv_refresh "$dir" pyproject.toml -e ".[test]"
 }
 
 if [ -n "$python_chosen" ] && [ -x .venv/bin/python ]; then

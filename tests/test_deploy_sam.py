@@ -119,9 +119,84 @@ def transform(path: Path) -> dict[str, Any]:
     return template
 
 
+def deployed(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """What CloudFormation creates from a transformed ``template`` given ``parameters`` (the
+    others at their defaults): the resources and outputs whose condition holds."""
+    declared = template.get("Parameters", {})
+    values = {name: parameters.get(name, declared[name].get("Default")) for name in declared}
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return [evaluate(item) for item in node] if isinstance(node, list) else node
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            value = values[argument]
+            if declared[argument]["Type"] == "CommaDelimitedList":
+                return value.split(",")
+            return value
+        if function == "Fn::Join":
+            separator, items = argument
+            return separator.join(evaluate(items))
+        if function == "Fn::Equals":
+            left, right = argument
+            return evaluate(left) == evaluate(right)
+        if function == "Fn::Not":
+            (condition,) = argument
+            return not evaluate(condition)
+        raise AssertionError(f"no evaluation of {function} here")
+
+    holds = {name: evaluate(condition) for name, condition in template["Conditions"].items()}
+    kept = {**template}
+    for section in ("Resources", "Outputs"):
+        kept[section] = {
+            name: entry
+            for name, entry in template[section].items()
+            if holds.get(entry.get("Condition", ""), True)
+        }
+    return kept
+
+
 @pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
+def all_resources() -> dict[str, Any]:
+    """The transformed template, conditional resources included."""
     return transform(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def transformed(all_resources: dict[str, Any]) -> dict[str, Any]:
+    """The default deployment: no capacity provider parameters."""
+    return deployed(all_resources)
+
+
+def test_cfn_lint_of_what_cloudformation_receives(
+    all_resources: dict[str, Any], tmp_path: Path
+) -> None:
+    """cfn-lint on SAM's transform of the template, conditional resources included: there it
+    checks the properties of the capacity provider and of the function on it, which through the
+    SAM template it lets pass (cfn-lint 1.58 accepts an unknown architecture or a concurrency
+    over 1,600 there)."""
+    transformed = tmp_path / "transformed.json"
+    transformed.write_text(json.dumps(all_resources), encoding="utf-8")
+    result = run(tool("cfn-lint"), str(transformed))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for old, new in [
+        ("- arm64  # the function's, from Globals", "- arm65"),
+        (
+            "PerExecutionEnvironmentMaxConcurrency: 16",
+            "PerExecutionEnvironmentMaxConcurrency: 2000",
+        ),
+    ]:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    broken = tmp_path / "template.yaml"
+    broken.write_text(text, encoding="utf-8")
+    transformed.write_text(json.dumps(transform(broken)), encoding="utf-8")
+    lint = run(tool("cfn-lint"), str(transformed))
+    assert lint.returncode != 0
+    assert "E3030 'arm65' is not one of ['x86_64', 'arm64']" in lint.stdout
+    assert "E3034 2000 is greater than the maximum of 1600" in lint.stdout
 
 
 def test_template_deploys_the_flagship_with_least_privilege(transformed: dict[str, Any]) -> None:
@@ -223,6 +298,84 @@ def test_template_outputs_the_three_urls(transformed: dict[str, Any]) -> None:
     assert "${RestApi}.execute-api" in rest
 
 
+# The README's parameters for Lambda Managed Instances.
+MANAGED_INSTANCES = {
+    "CapacityProviderSubnetIds": "subnet-0a,subnet-0b,subnet-0c",
+    "CapacityProviderSecurityGroupIds": "sg-0a",
+}
+MANAGED_INSTANCES_OVERRIDES = " ".join(f"{key}={value}" for key, value in MANAGED_INSTANCES.items())
+
+
+def test_template_flagship_on_managed_instances(
+    all_resources: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    """With subnets for a capacity provider, the flagship runs on Lambda Managed Instances too,
+    by mangum_like's runtime loop (the exec wrapper); without them, nothing of it is deployed."""
+    managed = deployed(all_resources, **MANAGED_INSTANCES)
+    added = {
+        name: entry["Type"]
+        for name, entry in managed["Resources"].items()
+        if name not in transformed["Resources"]
+    }
+    assert added == {
+        "ItemsCapacityProvider": "AWS::Lambda::CapacityProvider",
+        "ItemsCapacityProviderOperatorRole": "AWS::IAM::Role",
+        "ManagedItemsFunction": "AWS::Lambda::Function",
+        "ManagedItemsFunctionRole": "AWS::IAM::Role",
+    }
+    # The default deployment's resources are the same either way.
+    assert {name: managed["Resources"][name] for name in transformed["Resources"]} == (
+        transformed["Resources"]
+    )
+    assert set(managed["Outputs"]) - set(transformed["Outputs"]) == {"ManagedItemsFunctionName"}
+
+    provider = managed["Resources"]["ItemsCapacityProvider"]["Properties"]
+    assert provider["VpcConfig"] == {
+        "SubnetIds": {"Ref": "CapacityProviderSubnetIds"},
+        "SecurityGroupIds": {"Ref": "CapacityProviderSecurityGroupIds"},
+    }
+    assert provider["InstanceRequirements"] == {"Architectures": ["arm64"]}
+    # The role Lambda takes on to run the instances, with AWS's managed policy for it.
+    operator = provider["PermissionsConfig"]["CapacityProviderOperatorRoleArn"]
+    assert operator == {"Fn::GetAtt": ["ItemsCapacityProviderOperatorRole", "Arn"]}
+    operator_role = managed["Resources"]["ItemsCapacityProviderOperatorRole"]["Properties"]
+    assert operator_role["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
+    ]
+
+    props = managed["Resources"]["ManagedItemsFunction"]["Properties"]
+    assert (props["Handler"], props["Runtime"], props["Architectures"]) == (
+        HANDLER,
+        "python3.13",
+        ["arm64"],
+    )
+    assert props["CapacityProviderConfig"] == {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
+                ":capacity-provider:${ItemsCapacityProvider}"
+            },
+            "PerExecutionEnvironmentMaxConcurrency": 16,
+        }
+    }
+    assert "VpcConfig" not in props  # the capacity provider's subnets are the function's
+    assert props["Environment"]["Variables"] == {
+        "TABLE_NAME": {"Ref": "ItemsTable"},
+        "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER,
+    }
+    streaming = function_with_handler(transformed, STREAMING_HANDLER)[1]
+    assert props["Layers"] == streaming["Layers"]
+    # The flagship's table permissions, and no others.
+    _, items_props = function_with_handler(transformed, HANDLER)
+    role = managed["Resources"]["ManagedItemsFunctionRole"]["Properties"]
+    items_role = transformed["Resources"][items_props["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert [policy["PolicyDocument"] for policy in role["Policies"]] == [
+        policy["PolicyDocument"] for policy in items_role["Policies"]
+    ]
+    assert role["ManagedPolicyArns"] == items_role["ManagedPolicyArns"]
+    assert mentions(managed["Outputs"]["ManagedItemsFunctionName"]["Value"], "ManagedItemsFunction")
+
+
 # -- sam deploy --------------------------------------------------------------------------------
 
 # `sam deploy` as the SAM CLI parses it, arguments and samconfig.toml alike, up to the point
@@ -272,6 +425,14 @@ def test_samconfig_answers_sam_deploy() -> None:
     assert {key: guided[key] for key in ("stack_name", "confirm_changeset", "capabilities")} == {
         key: arguments[key] for key in ("stack_name", "confirm_changeset", "capabilities")
     }
+
+
+def test_sam_deploy_takes_the_capacity_provider_parameters() -> None:
+    """The README's `sam deploy --parameter-overrides ...` for Lambda Managed Instances."""
+    section = readme_section("Deploying with SAM")
+    assert f"sam deploy --parameter-overrides {MANAGED_INSTANCES_OVERRIDES}" in section
+    arguments = deploy_arguments("--parameter-overrides", *MANAGED_INSTANCES_OVERRIDES.split())
+    assert arguments["parameter_overrides"] == MANAGED_INSTANCES
 
 
 # The authentication questions of `sam deploy --guided`, as the SAM CLI asks them for the
@@ -331,23 +492,27 @@ def test_readme_sam_section(transformed: dict[str, Any]) -> None:
     section = readme_section("Deploying with SAM")
     check_urls_joined_without_double_slash(transformed, section)
     assert "samconfig.toml" in section
-    # sam build builds with the functions' runtime, or in Docker.
+    # sam build builds with the functions' runtimes, or in Docker.
     assert "python3.12" in section
+    assert "python3.13" in section
     assert "--use-container" in section
 
 
 # -- sam build ---------------------------------------------------------------------------------
 
 
-def _python312() -> str:
-    """A Python 3.12 for `sam build` (it builds with the runtime's own version, no Docker)."""
-    found = shutil.which("python3.12")
+def _python(version: str) -> str:
+    """The folder of a Python ``version`` for `sam build` (it builds each function with its
+    runtime's own version, no Docker)."""
+    found = shutil.which(f"python{version}")
     if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:
         return str(Path(found).parent)
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for candidate in sorted(root.glob("versions/3.12*/bin/python3.12")):
+    for candidate in sorted(root.glob(f"versions/{version}*/bin/python{version}")):
         return str(candidate.parent)
-    pytest.fail("sam build needs python3.12 on PATH (the function's runtime is python3.12)")
+    pytest.fail(
+        f"sam build needs python{version} on PATH (a function's runtime is python{version})"
+    )
 
 
 def _imports(path: Path) -> set[str]:
@@ -362,14 +527,15 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_sam_build_packages_each_handler_and_what_it_imports(tmp_path: Path) -> None:
-    """One `sam build` of both functions (in parallel): each finds its code and requirements.txt,
-    and each package holds every module its handler imports. What `sam deploy` then uploads is
+    """One `sam build` of the functions (in parallel): each finds its code and requirements.txt,
+    and each package holds every module its handler imports, built for its runtime (the
+    flagship on Lambda Managed Instances for python3.13). What `sam deploy` then uploads is
     zipped as it zips it: the layer holds the exec wrapper that the streaming function's
     environment names, executable."""
     assert (CODE / "requirements.txt").is_file()
     assert (STREAMING_CODE / "requirements.txt").is_file()
     build = tmp_path / "build"
-    path = f"{_python312()}{os.pathsep}{os.environ['PATH']}"
+    path = os.pathsep.join([_python("3.12"), _python("3.13"), os.environ["PATH"]])
     result = run(
         tool("sam"),
         "build",
@@ -387,6 +553,11 @@ def test_sam_build_packages_each_handler_and_what_it_imports(tmp_path: Path) -> 
     imported = set().union(*map(_imports, [handler_file, handler_file.with_name("dynamodb.py")]))
     # moto, for local mode only, is imported inside a function.
     assert {"fastapi", "boto3", "mangum_like", "examples"} <= imported
+    managed = build / "ManagedItemsFunction"
+    _check_package(managed, HANDLER, ["dynamodb.py"])
+    compiled = [p.name for p in (managed / "pydantic_core").glob("*.so")]
+    assert compiled
+    assert all("cpython-313" in name for name in compiled), compiled
 
     streaming = build / "StreamingFunction"
     handler_file = _check_package(streaming, STREAMING_HANDLER, [])
@@ -406,6 +577,7 @@ def test_sam_build_packages_each_handler_and_what_it_imports(tmp_path: Path) -> 
     built = (build / "template.yaml").read_text(encoding="utf-8")
     assert "CodeUri: ItemsFunction" in built
     assert "CodeUri: StreamingFunction" in built
+    assert "CodeUri: ManagedItemsFunction" in built
 
 
 # What `sam deploy` uploads for each function and layer of the built template: its folder zipped

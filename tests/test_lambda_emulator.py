@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -332,6 +335,263 @@ class TestEnvironmentEnd:
         emulator.end_environment()
         # Ending an environment whose process already exited sends nothing.
         assert emulator.end_environment().signals == []
+
+
+def serve(emulator: RuntimeAPIEmulator, pollers: int, delay: float = 0.0) -> None:
+    """``pollers`` threads that each take invocations one at a time on a connection of their
+    own, as the workers of an LMI runtime do, and echo each event after ``delay`` seconds; they
+    stop when the emulator closes."""
+
+    def poll() -> None:
+        connection = Connection(emulator.address, timeout=10)
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            while True:
+                reply = connection.request("GET", f"{RUNTIME}/invocation/next")
+                if reply.status != 200:
+                    break
+                time.sleep(delay)
+                request_id = reply.headers["Lambda-Runtime-Aws-Request-Id"]
+                path = f"{RUNTIME}/invocation/{request_id}/response"
+                connection.request("POST", path, reply.body)
+        connection.close()
+
+    for _ in range(pollers):
+        threading.Thread(target=poll, daemon=True).start()
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is no zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rpartition(b")")[2].split()[0] != b"Z"
+
+
+class TestManagedInstances:
+    """Lambda Managed Instances: many invocations in flight in one environment."""
+
+    def test_environment_variables(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # What the test process happens to have set is not passed on.
+        monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "9")
+        monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "Text")
+        monkeypatch.setenv("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET", "/nowhere")
+        with RuntimeAPIEmulator() as emulator:
+            variables = emulator.environment()
+        assert "AWS_LAMBDA_MAX_CONCURRENCY" not in variables
+        assert "AWS_LAMBDA_LOG_FORMAT" not in variables
+        assert "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET" not in variables
+        assert emulator.log_socket_path is None
+        with RuntimeAPIEmulator(max_concurrency=3, log_format="JSON") as emulator:
+            variables = emulator.environment()
+            assert variables["AWS_LAMBDA_MAX_CONCURRENCY"] == "3"
+            assert variables["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+            path = variables["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"]
+            assert path == emulator.log_socket_path
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
+        assert not os.path.exists(path)  # removed by close()
+        with pytest.raises(ValueError, match="max_concurrency"):
+            RuntimeAPIEmulator(max_concurrency=0)
+        with pytest.raises(ValueError, match="log_format"):
+            RuntimeAPIEmulator(log_format="json")
+
+    @pytest.mark.parametrize(("limit", "served_at_once"), [(None, 3), (2, 2)])
+    def test_at_most_max_concurrency_invocations_in_flight(
+        self, limit: int | None, served_at_once: int
+    ) -> None:
+        with RuntimeAPIEmulator(max_concurrency=limit) as emulator:
+            for n in range(3):
+                emulator.submit({"n": n})
+            got: list[str] = []
+
+            def poll() -> None:
+                connection = Connection(emulator.address, timeout=5)
+                headers, _ = next_invocation(connection)
+                got.append(headers["Lambda-Runtime-Aws-Request-Id"])
+                connection.close()
+
+            pollers = [threading.Thread(target=poll) for _ in range(3)]
+            for poller in pollers:
+                poller.start()
+            deadline = time.monotonic() + 5
+            while len(got) < served_at_once and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)
+            # The next call past the limit waits, until an answer frees a place.
+            assert len(got) == served_at_once
+            assert emulator.in_flight == served_at_once
+            connection = Connection(emulator.address, timeout=5)
+            reply = connection.request("POST", f"{RUNTIME}/invocation/{got[0]}/response", b"1")
+            assert reply.status == 202
+            for poller in pollers:
+                poller.join(5)
+            assert len(got) == 3
+            assert emulator.in_flight == 2
+            assert emulator.peak_in_flight == served_at_once
+            connection.close()
+
+    def test_no_timeout_is_enforced(self) -> None:
+        with RuntimeAPIEmulator(max_concurrency=1) as emulator:
+            late = emulator.submit({}, timeout_ms=100)
+            waiting = emulator.submit({})
+            connection = Connection(emulator.address, timeout=5)
+            next_invocation(connection)
+            time.sleep(0.3)
+            # Past its deadline the invocation is still the runtime's, and holds its place.
+            assert late.kind is None
+            assert waiting.sent_at is None
+            assert emulator.in_flight == 1
+            path = f"{RUNTIME}/invocation/{late.request_id}/response"
+            assert connection.request("POST", path, b'"late"').status == 202
+            assert late.kind == "response"
+            assert late.duration > 0.1
+            assert json.loads(next_invocation(connection)[1]) == {}  # the place is free
+            connection.close()
+
+    def test_invoke_all(self) -> None:
+        with RuntimeAPIEmulator(max_concurrency=2) as emulator:
+            with pytest.raises(TimeoutError, match="no answer"):
+                emulator.invoke_all([{"n": 0}], wait=0.1)  # nothing serves yet
+            serve(emulator, 2, delay=0.1)
+            started = time.monotonic()
+            invocations = emulator.invoke_all([{"n": n} for n in range(1, 5)], wait=10)
+            took = time.monotonic() - started
+            assert [invocation.json() for invocation in invocations] == [
+                {"n": n} for n in range(1, 5)
+            ]
+            assert emulator.peak_in_flight == 2
+            assert 0.2 <= took < 1.0  # two at a time: the first event, then two rounds
+
+
+# What a runtime writes to the telemetry pipe: frames, one of them in two writes.
+_FRAMES = """
+import json, os, time
+fd = int(os.environ["_LAMBDA_TELEMETRY_LOG_FD"])
+def frame(kind, message, timestamp):
+    data = message.encode()
+    header = kind.to_bytes(4, "big") + len(data).to_bytes(4, "big")
+    return header + timestamp.to_bytes(8, "big") + data
+os.write(fd, frame(0xA55A0012, json.dumps({"level": "WARNING", "message": "json"}), 1))
+os.write(fd, frame(0xA55A0003, "[INFO]\\ttext\\nsecond line", 2))
+os.write(fd, frame(0xA55A0002, "[1, 2]", 3))
+data = frame(0xA55A0016, json.dumps({"level": "ERROR", "message": "in two writes"}), 4)
+os.write(fd, data[:20])
+time.sleep(0.1)
+os.write(fd, data[20:])
+print("stdout", os.environ["AWS_LAMBDA_LOG_FORMAT"], flush=True)
+"""
+
+# Two "workers" on the log socket, writing parts of lines in turns.
+_LOG_SOCKET = """
+import os, socket, time
+path = os.environ["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"]
+a, b = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
+a.connect(path)
+b.connect(path)
+for sock, data in [(a, b"worker a: one"), (b, b"worker b: whole\\n"), (a, b" two\\nlast")]:
+    sock.sendall(data)
+    time.sleep(0.05)
+a.close()
+b.close()
+print("runtime process", flush=True)
+"""
+
+
+class TestLogs:
+    def test_telemetry_frames(self) -> None:
+        with RuntimeAPIEmulator(log_format="JSON") as emulator:
+            process = emulator.start([sys.executable, "-c", _FRAMES], cwd=str(ROOT))
+            assert process.wait(20) == 0, emulator.output
+            emulator.end_environment()  # the process is gone: waits for the last frames
+            assert emulator.output == "stdout JSON\n"
+            assert emulator.log_records == [
+                {"level": "WARNING", "message": "json", "frameType": 0xA55A0012},
+                {"level": "ERROR", "message": "in two writes", "frameType": 0xA55A0016},
+            ]
+            assert emulator.log_texts == ["[INFO]\ttext\nsecond line", "[1, 2]"]
+            frames = emulator.log_frames
+            assert [frame.timestamp_us for frame in frames] == [1, 2, 3, 4]
+            assert [frame.frame_type for frame in frames] == [
+                0xA55A0012,
+                0xA55A0003,
+                0xA55A0002,
+                0xA55A0016,
+            ]
+
+    def test_no_telemetry_pipe_without_a_log_format(self) -> None:
+        with RuntimeAPIEmulator() as emulator:
+            code = "import os; print(os.environ.get('_LAMBDA_TELEMETRY_LOG_FD'))"
+            process = emulator.start([sys.executable, "-c", code], cwd=str(ROOT))
+            assert process.wait(20) == 0
+            assert emulator.output == "None\n"
+            assert emulator.log_frames == []
+
+    def test_log_socket_lines_follow_the_output(self) -> None:
+        with RuntimeAPIEmulator(max_concurrency=2) as emulator:
+            process = emulator.start([sys.executable, "-c", _LOG_SOCKET], cwd=str(ROOT))
+            assert process.wait(20) == 0, emulator.output
+            emulator.end_environment()
+            # Whole lines, each worker's own; the last one ended at the end of its stream.
+            assert emulator.output == (
+                "runtime process\nworker b: whole\nworker a: one two\nlast\n"
+            )
+
+
+# A runtime process with a child in its process group, like the workers of an LMI runtime. The
+# parent dies of SIGTERM; the child, on SIGTERM, takes 0.2 s to finish.
+_FAMILY = """
+import os, signal, sys, time
+from mangum_like._lambda.rapi import Connection, register_extension
+register_extension(Connection(sys.argv[1]), "test-ext", [])
+if os.fork() == 0:
+    def finish(*_):
+        time.sleep(0.2)
+        print("child finished", flush=True)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, finish)
+    print("child", os.getpid(), flush=True)
+    while True:
+        time.sleep(1)
+time.sleep(60)
+"""
+
+
+class TestProcessGroup:
+    @pytest.mark.parametrize("process_group", [False, True], ids=["runtime", "group"])
+    def test_the_end_reaches_the_whole_environment(self, process_group: bool) -> None:
+        with RuntimeAPIEmulator() as emulator:
+            emulator.start([sys.executable, "-c", _FAMILY, emulator.address], cwd=str(ROOT))
+            deadline = time.monotonic() + 20
+            while "child" not in emulator.output:
+                assert time.monotonic() < deadline, emulator.output
+                time.sleep(0.01)
+            child = int(emulator.output.split()[1])
+            end = emulator.end_environment(grace=0.5, process_group=process_group)
+            assert end.exit_code == -signal.SIGTERM
+            assert not running(child)  # nothing outlives the environment
+            if process_group:
+                # The end waited for the child, which outlived the runtime process.
+                assert end.signals == ["SIGTERM"]
+                assert 0.2 <= end.elapsed < 0.5
+                assert "child finished" in emulator.output
+            else:
+                # SIGTERM went to the runtime process alone: the child served on, until SIGKILL.
+                assert end.signals == ["SIGTERM", "SIGKILL"]
+                assert end.elapsed >= 0.5
+                assert "child finished" not in emulator.output
+
+    def test_close_ends_the_whole_group(self) -> None:
+        with RuntimeAPIEmulator() as emulator:
+            emulator.start([sys.executable, "-c", _FAMILY, emulator.address], cwd=str(ROOT))
+            deadline = time.monotonic() + 20
+            while "child" not in emulator.output:
+                assert time.monotonic() < deadline, emulator.output
+                time.sleep(0.01)
+            child = int(emulator.output.split()[1])
+        deadline = time.monotonic() + 5
+        while running(child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not running(child)
 
 
 class TestOfficialRuntimeClient:
