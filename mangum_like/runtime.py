@@ -54,7 +54,7 @@ from ._lambda.errors import (
     error_result,
 )
 from ._lambda.handler import find_attribute, split_handler
-from ._lambda.logs import REQUEST_ID, TENANT_ID, setup_logging
+from ._lambda.logs import ERROR_DOCUMENT, REQUEST_ID, TENANT_ID, setup_logging
 from ._lambda.payload import escapes_non_ascii, to_json
 from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
 from ._lambda.stream import (
@@ -345,6 +345,7 @@ class RuntimeLoop:
             error["errorType"],
             error["errorMessage"],
             "".join(error["stackTrace"]),
+            extra={ERROR_DOCUMENT: error},
         )
         headers = {"Content-Type": "application/json", ERROR_TYPE: error["errorType"]}
         cause = _xray_cause(exc, error)
@@ -657,6 +658,7 @@ def _post_init_error(
         error["errorType"],
         error["errorMessage"],
         "".join(error["stackTrace"]),
+        extra={ERROR_DOCUMENT: error},
     )
     answer = connection.request(
         "POST",

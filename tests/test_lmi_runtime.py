@@ -230,3 +230,23 @@ def test_bad_concurrency_settings_are_init_errors() -> None:
         [error] = emulator.init_errors
         assert error.json()["errorType"] == "Runtime.InvalidConcurrency"
         assert "AWS_LAMBDA_MAX_CONCURRENCY" in error.json()["errorMessage"]
+
+
+def test_json_logs_write_an_invocations_error_as_its_document() -> None:
+    """As the official client does in JSON: the error document's fields at the top level."""
+    with lmi(concurrency=2, log_format="JSON") as emulator:
+        failed = emulator.invoke({"not": "an HTTP event"})
+        assert failed.kind == "error"
+        document = failed.json()
+        deadline = time.monotonic() + 5
+        errors: list[dict[str, Any]] = []
+        while not errors and time.monotonic() < deadline:
+            errors = [r for r in emulator.log_records if r.get("errorType") == "UnsupportedEvent"]
+            time.sleep(0.05)
+        [record] = errors
+        assert record["level"] == "ERROR"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["timestamp"])
+        assert record["requestId"] == failed.request_id
+        for field in ("errorType", "errorMessage", "requestId", "stackTrace"):
+            assert record[field] == document.get(field, failed.request_id), field
+        assert "message" not in record

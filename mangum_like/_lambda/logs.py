@@ -102,6 +102,11 @@ def log_level(name: str | None) -> int | None:
     return level if isinstance(level, int) else None
 
 
+#: The record attribute (``extra={ERROR_DOCUMENT: document}``) that holds the error document of
+#: a failed invocation or init: in the JSON format the line is that document.
+ERROR_DOCUMENT = "lambda_error_document"
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as the official client's JSON log format does.
 
@@ -120,6 +125,13 @@ class JsonFormatter(logging.Formatter):
         self.encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
     def format(self, record: logging.LogRecord) -> str:
+        document = getattr(record, ERROR_DOCUMENT, None)
+        if document is not None:
+            # An invocation's or the init's error, logged as the official client logs it in
+            # JSON: the error document's fields at the top level, after the time and level.
+            return self.encode(
+                {"timestamp": self.formatTime(record, self.datefmt), "level": "ERROR", **document}
+            )
         message = record.msg
         if not (isinstance(message, dict) and not record.args):
             message = record.getMessage()
