@@ -263,7 +263,7 @@ class RuntimeLoop:
         writer = None
         sink: Sink = Early(deliver)
         if self.streaming:  # a source that cannot stream (ALB, custom handlers): buffered, early
-            writer = StreamedResponse(self.connection, request_id)
+            writer = StreamedResponse(self.connection, request_id, poster)
             sink = Streamed(writer, instead=sink)
         try:
             invoke(handler, event, context, sink)
@@ -469,10 +469,16 @@ class StreamedResponse:
     reported in those trailers, the error document base64-encoded.
     """
 
-    __slots__ = ("broken", "connection", "finished", "path", "started")
+    __slots__ = ("broken", "connection", "finished", "path", "poster", "request_id", "started")
 
-    def __init__(self, connection: Connection, request_id: str) -> None:
+    def __init__(
+        self, connection: Connection, request_id: str, poster: _Poster | None = None
+    ) -> None:
         self.connection = connection
+        self.request_id = request_id
+        # With several invocations on one loop: the end of the stream (its last chunk and the
+        # wait for the 202) is left to the poller's posting thread.
+        self.poster = poster
         self.path = f"{RUNTIME_PATH}/invocation/{request_id}/response"
         self.started = False
         self.finished = False
@@ -503,7 +509,13 @@ class StreamedResponse:
             raise ConnectionError(f"the response stream to the Runtime API broke: {exc}") from exc
 
     def end(self) -> None:
+        if self.poster is not None:
+            self.poster.post(self._finish_later, self.request_id, LAST_CHUNK)
+            return
         self._finish(LAST_CHUNK)
+
+    def _finish_later(self, request_id: str, last: bytes) -> None:
+        self._finish(last)
 
     def fail(self, error: BaseException) -> None:
         self._finish(failed_last_chunk(error))
