@@ -153,21 +153,20 @@ class _Supervisor:
         self.terminating: int | None = None
 
     def run(self) -> NoReturn:
-        extension = self._register_extension()
+        from ._environment import PROCESS
+
+        # The no-op extension, registered once for every worker before any asks for an
+        # invocation (registration closes with the Init phase); the workers inherit it as tried
+        # and register nothing.
+        PROCESS.extension_tried = True
+        holder = PROCESS.claim_extension(self.address)
         signal.signal(signal.SIGTERM, self._on_sigterm)
         for _ in range(self.count):
             self._fork()
-        if extension is not None:
+        if holder is not None:
             # Its event/next long-poll, which ends Lambda's Init phase for it, once the workers
             # exist (a thread is best started after the forks).
-            from ._environment import _hold_extension
-
-            threading.Thread(
-                target=_hold_extension,
-                args=extension,
-                name="mangum_like-extension",
-                daemon=True,
-            ).start()
+            holder.start()
         retry = _RETRY_FIRST
         while True:
             pid, status = os.waitpid(-1, 0)
@@ -198,30 +197,6 @@ class _Supervisor:
             retry = min(retry * 2, _RETRY_MAX)
             if self.terminating is None:
                 self._fork()
-
-    def _register_extension(self) -> tuple[Any, str] | None:
-        """Register the no-op extension once for every worker, before any asks for an
-        invocation (registration closes with the Init phase); the workers see it as done."""
-        from ._environment import EXTENSION_NAME, PROCESS
-        from ._lambda.rapi import Connection, register_extension
-
-        PROCESS.extension_tried = True  # inherited by the workers: they register nothing
-        connection = Connection(self.address, timeout=2.0)
-        try:
-            identifier = register_extension(connection, EXTENSION_NAME, [])
-        except Exception as exc:
-            connection.close()
-            logger.warning(
-                "Could not register the no-op extension that makes Lambda send SIGTERM (%s); "
-                "the workers' lifespan shutdown will not run at the end of this environment",
-                exc,
-            )
-            return None
-        PROCESS.extension = identifier
-        connection.http.timeout = None
-        if connection.http.sock is not None:
-            connection.http.sock.settimeout(None)
-        return connection, identifier
 
     def _fork(self) -> None:
         with warnings.catch_warnings():

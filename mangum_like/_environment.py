@@ -342,6 +342,14 @@ class _Process:
         self.extension_claim = claim
 
     def register_extension(self, address: str) -> None:
+        holder = self.claim_extension(address)
+        if holder is not None:
+            holder.start()
+
+    def claim_extension(self, address: str) -> threading.Thread | None:
+        """Register the no-op extension; the thread that is to hold its ``event/next``
+        long-poll, not started yet (the runtime's process mode forks its workers first), or
+        ``None`` when registration failed (logged)."""
         from ._lambda.rapi import Connection, RuntimeAPIError, register_extension
 
         connection = Connection(address, timeout=2.0)
@@ -363,7 +371,7 @@ class _Process:
                     "(%s); lifespan shutdown will not run at the end of this environment",
                     exc,
                 )
-            return
+            return None
         except Exception as exc:  # unreachable, or not speaking HTTP: never break the handler
             connection.close()
             logger.warning(
@@ -372,20 +380,20 @@ class _Process:
                 address,
                 exc,
             )
-            return
+            return None
         self.extension = identifier
         connection.http.timeout = None
         if connection.http.sock is not None:
             connection.http.sock.settimeout(None)
         # The extension subscribes to no event, so its event/next call stays open for good:
         # Lambda counts it as done with Init, and the thread sleeps in recv() at no cost.
-        threading.Thread(
+        logger.debug("Registered the no-op extension %r: SIGTERM will arrive", EXTENSION_NAME)
+        return threading.Thread(
             target=_hold_extension,
             args=(connection, identifier),
             name="mangum_like-extension",
             daemon=True,
-        ).start()
-        logger.debug("Registered the no-op extension %r: SIGTERM will arrive", EXTENSION_NAME)
+        )
 
     def install_signal_handler(self) -> None:
         if self.signal_installed:

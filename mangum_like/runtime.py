@@ -67,6 +67,7 @@ from ._lambda.stream import (
 
 if TYPE_CHECKING:
     from ._adapter import Mangum
+    from ._invocation import Sink
 
 __all__ = ["LambdaContext", "main"]
 
@@ -169,7 +170,7 @@ class RuntimeLoop:
         # runs at a time; and results are posted by a thread of this poller's own, so that the
         # post and the wait for its 202 do not hold up the event loop the invocations share.
         self.concurrent = concurrent
-        self._poster: _Poster | None = None
+        self._poster = _Poster() if concurrent else None
         self.served = 0
         self.streaming = False
         # A Mangum handler answers first and finishes after: its result is posted the moment
@@ -182,8 +183,12 @@ class RuntimeLoop:
         from ._adapter import Mangum
 
         if isinstance(handler, Mangum):
+            from ._invocation import Early, Streamed, invoke
+
             self.early = handler
             self.streaming = invoke_mode == "response_stream"
+            # Bound once here, not imported on every invocation.
+            self._invoke, self._early_sink, self._streamed_sink = invoke, Early, Streamed
         elif invoke_mode == "response_stream":
             logger.warning(
                 "%s=response_stream needs a Mangum handler or an ASGI app; %r answers buffered",
@@ -193,10 +198,9 @@ class RuntimeLoop:
 
     def run(self, limit: int | None = None) -> None:
         """Serve invocations; ``limit`` bounds how many (for tests), None serves for ever."""
-        served = 0
-        while limit is None or served < limit:
+        end = None if limit is None else self.served + limit
+        while end is None or self.served < end:
             self.serve_one()
-            served += 1
             self.served += 1
 
     def serve_one(self) -> None:
@@ -238,12 +242,8 @@ class RuntimeLoop:
     def _answer_first(self, handler: Mangum, request_id: str, event: Any, context: Any) -> None:
         """Run one invocation whose result is posted (or whose stream is ended) as soon as the
         app's response is complete; return once the app has returned."""
-        from ._invocation import Early, Sink, Streamed, invoke
-
         posted = False
         poster = self._poster
-        if poster is None and self.concurrent:
-            poster = self._poster = _Poster()
 
         def deliver(answer: Callable[[], Any]) -> None:
             nonlocal posted
@@ -258,15 +258,15 @@ class RuntimeLoop:
             if poster is None:
                 post(request_id, item)
             else:
-                poster.post(post, request_id, item)
+                poster.post(request_id, post, request_id, item)
 
         writer = None
-        sink: Sink = Early(deliver)
+        sink: Sink = self._early_sink(deliver)
         if self.streaming:  # a source that cannot stream (ALB, custom handlers): buffered, early
             writer = StreamedResponse(self.connection, request_id, poster)
-            sink = Streamed(writer, instead=sink)
+            sink = self._streamed_sink(writer, instead=sink)
         try:
-            invoke(handler, event, context, sink)
+            self._invoke(handler, event, context, sink)
         except Exception as exc:
             if writer is not None and writer.started:
                 _end_failed(writer, exc)
@@ -404,24 +404,27 @@ class _Poster:
     """A poller's thread that posts its results, handed over from the event loop's thread."""
 
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[tuple[Callable[..., None], str, Any]] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[str, Callable[..., None], tuple[Any, ...]]] = (
+            queue.SimpleQueue()
+        )
         self.idle = threading.Event()
         self.idle.set()
         threading.Thread(target=self._serve, name="mangum_like-poster", daemon=True).start()
 
-    def post(self, post: Callable[..., None], request_id: str, item: Any) -> None:
+    def post(self, request_id: str, fn: Callable[..., None], *args: Any) -> None:
+        """Have ``fn(*args)`` called on the posting thread, for invocation ``request_id``."""
         self.idle.clear()
-        self.queue.put((post, request_id, item))
+        self.queue.put((request_id, fn, args))
 
     def wait(self) -> None:
         self.idle.wait()
 
     def _serve(self) -> None:
         while True:
-            post, request_id, item = self.queue.get()
+            request_id, fn, args = self.queue.get()
             REQUEST_ID.set(request_id)  # for what the post logs
             try:
-                post(request_id, item)
+                fn(*args)
             except Exception:
                 logger.exception("Posting the answer to invocation %s failed", request_id)
             finally:
@@ -510,12 +513,9 @@ class StreamedResponse:
 
     def end(self) -> None:
         if self.poster is not None:
-            self.poster.post(self._finish_later, self.request_id, LAST_CHUNK)
+            self.poster.post(self.request_id, self._finish, LAST_CHUNK)
             return
         self._finish(LAST_CHUNK)
-
-    def _finish_later(self, request_id: str, last: bytes) -> None:
-        self._finish(last)
 
     def fail(self, error: BaseException) -> None:
         self._finish(failed_last_chunk(error))

@@ -439,7 +439,6 @@ class TestLoopInProcess:
     ) -> None:
         """An error that escapes the pipeline after the stream started ends the stream with the
         error trailers, and the connection carries the next invocation."""
-        import mangum_like._invocation as invocation_module
 
         def invoke(handler: Any, event: Any, context: Any, sink: Any) -> None:
             sink.stream.start(b'{"statusCode":200}' + b"\0" * 8)
@@ -448,7 +447,7 @@ class TestLoopInProcess:
 
         loop = RuntimeLoop(connection, Mangum(Recorder()), "response_stream")
         with monkeypatch.context() as patch:
-            patch.setattr(invocation_module, "invoke", invoke)
+            patch.setattr(loop, "_invoke", invoke)  # the pipeline the loop bound at its start
             invocation = serve(loop, emulator, {})
         assert invocation.body.endswith(b"part")
         assert invocation.trailers["Lambda-Runtime-Function-Error-Type"] == "OSError"
