@@ -83,10 +83,13 @@ def serve_on_one_loop(
 ) -> NoReturn:
     """Serve up to ``count`` invocations at once with ``count`` pollers; never returns."""
     from ._adapter import Mangum
+    from ._lambda.handler import MANGUM, handler_kind
 
-    if isinstance(handler, Mangum):
+    if handler_kind(handler) == MANGUM:
         # The loop runs in a thread of its own from now on, so that every poller can hand it
-        # an invocation and wait for its own.
+        # an invocation and wait for its own. (A Mangum inside a wrapper moves its loop there
+        # itself, at the first call from a second poller.)
+        assert isinstance(handler, Mangum)
         handler._environment.runtime.detach()
     # Process-wide, so right for no invocation once several run: each one's trace id is its
     # context's ``xray_trace_id``.

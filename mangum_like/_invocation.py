@@ -9,6 +9,9 @@ Every way into the app goes through ``invoke``; only the sink differs:
 - ``Early``: the runtime loop and ``mangum-like serve`` hand the result over the moment the app
   sends its last body message, while the app goes on (BackgroundTasks, code after the last
   ``send``); the invocation ends when the app returns.
+- ``Handoff``: the runtime loop calls a wrapper around a Mangum (Powertools, Sentry,
+  OpenTelemetry, a function of the user's); the Mangum called inside returns its result to the
+  wrapper at the same moment, and the app goes on in a thread of the handoff's.
 
 The 400 / 500 / 502 / 504 answers, the access line, the deadline budget and the SIGTERM hand-off
 are written here once, for every sink.
@@ -17,7 +20,9 @@ are written here once, for every sink.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from contextvars import ContextVar, copy_context
 from time import monotonic as _clock
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +69,10 @@ def invoke(
     the response goes to the sink's ``instead``, or, when it has none, the buffered result is
     returned, exactly as ``handler(event, context)`` gives it.
     """
+    if sink is None:
+        handoff = _current_handoff()
+        if handoff is not None:  # called by a wrapper the runtime loop called
+            return handoff.run(handler, event, context)
     environment = handler._environment
     if not environment.started:
         environment.startup(invocation=True)
@@ -474,3 +483,113 @@ class Early(Sink):
 
 def _request_line(scope: Scope) -> tuple[Any, Any]:
     return scope.get("method"), scope.get("path")
+
+
+# -- wrapped handlers under the runtime loop ------------------------------------------------------
+
+#: The handoff of the invocation the runtime loop is running through a wrapper, if any.
+HANDOFF: ContextVar[Handoff | None] = ContextVar("mangum_like_handoff", default=None)
+_current_handoff = HANDOFF.get
+
+
+class Handoff:
+    """What a bare Mangum gets from the runtime loop, given to a Mangum inside a wrapper.
+
+    The runtime loop calls a handler that is not a bare Mangum (``logger.inject_lambda_context(
+    handler)``, ``serverless_function(handler)``, OpenTelemetry's proxy, a function) once per
+    invocation and posts what it returns, as the official client does. A Mangum called inside it
+    runs the invocation in a thread of this handoff's (in a copy of the caller's context, so the
+    wrapper's span, scope and ids are the app's too) and returns the result to the wrapper the
+    moment the app's response is complete; the app goes on there (BackgroundTasks, code after
+    its last ``send``), and ``finish()``, which the runtime loop calls after posting the result
+    and before asking for the next invocation, waits for it. So the wrapper's own work runs
+    (Powertools' metrics flush, a span's end), its return value is what is posted, and
+    background work does not delay the answer.
+    """
+
+    def __init__(self) -> None:
+        self._idle: list[_AppThread] = []
+        self._running: list[_AppThread] = []
+        self._lock = threading.Lock()
+
+    def run(self, handler: Mangum, event: Any, context: LambdaContext) -> LambdaResult | None:
+        """One invocation of ``handler`` whose result is returned once the response is complete."""
+        with self._lock:
+            worker = self._idle.pop() if self._idle else _AppThread()
+            self._running.append(worker)
+        app_context = copy_context()
+        app_context.run(HANDOFF.set, None)  # the Mangum inside runs its pipeline as usual
+        return worker.start(app_context, handler, event, context)
+
+    def finish(self) -> None:
+        """Wait for the apps of this invocation to return; log what failed after its answer."""
+        with self._lock:
+            running, self._running = self._running, []
+        for worker in running:
+            worker.join()
+            with self._lock:
+                self._idle.append(worker)
+
+
+class _AppThread:
+    """A thread that runs one invocation at a time for a ``Handoff``, reused across them."""
+
+    __slots__ = ("answer", "answered", "done", "error", "job", "ready", "result", "thread")
+
+    def __init__(self) -> None:
+        self.job: tuple[Any, ...] | None = None
+        self.ready = threading.Event()  # a job is waiting
+        self.answered = threading.Event()  # the result is ready, or the invocation failed
+        self.done = threading.Event()  # the app has returned
+        self.done.set()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.answer = False  # the result was handed over before the invocation ended
+        self.thread = threading.Thread(target=self._serve, name="mangum_like-app", daemon=True)
+        self.thread.start()
+
+    def start(
+        self, app_context: Any, handler: Mangum, event: Any, context: LambdaContext
+    ) -> LambdaResult | None:
+        self.result, self.error, self.answer = None, None, False
+        self.answered.clear()
+        self.done.clear()
+        self.job = (app_context, handler, event, context)
+        self.ready.set()
+        self.answered.wait()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        result: LambdaResult | None = self.result
+        self.result = None
+        return result
+
+    def join(self) -> None:
+        self.done.wait()
+
+    def _deliver(self, answer: Callable[[], LambdaResult]) -> None:
+        # On the loop's thread, inside the app's last send (or once it returned): map now.
+        try:
+            self.result = answer()
+        except Exception as exc:  # fails the invocation (PassThroughFailed): the wrapper's
+            self.error = exc
+        self.answer = True
+        self.answered.set()
+
+    def _serve(self) -> None:
+        while True:
+            self.ready.wait()
+            self.ready.clear()
+            job, self.job = self.job, None
+            assert job is not None
+            app_context, handler, event, context = job
+            try:
+                app_context.run(invoke, handler, event, context, Early(self._deliver))
+            except Exception as exc:
+                if self.answer:
+                    logger.exception("The invocation failed after its result was returned")
+                else:
+                    self.error = exc
+            finally:
+                self.answered.set()
+                self.done.set()

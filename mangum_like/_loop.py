@@ -41,7 +41,7 @@ def _in_foreign_loop() -> bool:
 class AsyncioRuntime:
     """One asyncio loop, driven from the calling thread or, when that is busy, from one thread."""
 
-    __slots__ = ("armed", "clock", "guard", "in_flight", "loop", "thread")
+    __slots__ = ("armed", "clock", "driving", "guard", "in_flight", "loop", "thread")
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -52,6 +52,12 @@ class AsyncioRuntime:
         self.guard: asyncio.TimerHandle | None = None
         self.armed = _NEVER  # when the guard fires (its when(), without the method call)
         self.clock: Callable[[], float] = time.monotonic  # the loop's time(), see _loop()
+        # Held by the thread that drives the loop while it runs there (an invocation, a
+        # lifespan call). Another thread that finds it taken (a wrapper called by several
+        # threads of the runtime's pollers, the user's own threads) waits for it, then moves
+        # the loop to a thread of its own for good: from then on every caller hands its work
+        # to that thread and waits for it.
+        self.driving = threading.Lock()
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._run(fn(*args))
@@ -66,6 +72,14 @@ class AsyncioRuntime:
             return
         sniffio = _modules.get("sniffio")  # a trio run in this thread (_in_foreign_loop)
         if sniffio is not None and getattr(sniffio.thread_local, "name", None) is not None:
+            self._run_app_elsewhere(app, scope, cycle, budget, grace)
+            return
+        driving = self.driving
+        if not driving.acquire(False):  # another thread drives the loop now
+            self._run_app_elsewhere(app, scope, cycle, budget, grace)
+            return
+        if self.thread is not None:  # moved to its thread meanwhile
+            driving.release()
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
         # The task stops the loop itself when the app returns: run_until_complete would spend
@@ -97,6 +111,7 @@ class AsyncioRuntime:
             if not cycle.expired:
                 raise
         finally:
+            driving.release()
             in_flight.discard(cycle)
             if cycle.timer is not None:
                 cycle.timer.cancel()
@@ -125,10 +140,12 @@ class AsyncioRuntime:
         self, app: ASGIApp, scope: Scope, cycle: HTTPCycle, budget: float | None, grace: float
     ) -> None:
         loop = self._loop()
-        if self._drives_here():  # the first use of the loop
-            self.run_app(app, scope, cycle, budget, grace)
-            return
-        if self.thread is None:
+        if self._drives_here():
+            if not self.driving.locked():  # the first use of the loop
+                self.run_app(app, scope, cycle, budget, grace)
+                return
+            self._move_to_thread(loop)
+        elif self.thread is None:
             self._start_thread(loop)
         # The app runs in a copy of the caller's context, as a task of the caller's own loop
         # would: context variables set by the code that calls the handler are seen inside.
@@ -195,12 +212,25 @@ class AsyncioRuntime:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         loop = self._loop()
         if self._drives_here():
-            return loop.run_until_complete(coro)
-        if self.thread is None:
+            if self.driving.acquire(False):
+                try:
+                    if self.thread is None:
+                        return loop.run_until_complete(coro)
+                finally:
+                    self.driving.release()
+            else:
+                self._move_to_thread(loop)
+        elif self.thread is None:
             self._start_thread(loop)
         # Submitted from a fresh context: the caller's belongs to its own loop (sniffio's
         # marker of a trio caller among its variables), not to this one.
         return Context().run(asyncio.run_coroutine_threadsafe, coro, loop).result()
+
+    def _move_to_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Another thread drives the loop: wait until it is done, then give the loop a thread."""
+        with self.driving:
+            if self.thread is None:
+                self._start_thread(loop)
 
     def _start_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         # From now on the loop runs in this thread for good: its tasks (the lifespan above
@@ -221,12 +251,15 @@ class AsyncioRuntime:
     def detach(self) -> None:
         """Run the loop in a thread of its own from now on, for callers on several threads."""
         if self.thread is None:
-            self._start_thread(self._loop())
+            self._move_to_thread(self._loop())
 
     def spawn(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         loop = self._loop()
-        if self.thread is None and not self._drives_here():
-            self._start_thread(loop)
+        if self.thread is None:
+            if not self._drives_here():
+                self._start_thread(loop)
+            elif self.driving.locked():  # another thread drives it: create_task is not safe
+                self._move_to_thread(loop)
 
         async def task() -> Any:
             return await fn()
@@ -344,7 +377,7 @@ class TrioRuntime:
     called from a thread that itself runs trio (a handler called inside a trio test).
     """
 
-    __slots__ = ("in_flight", "nursery", "stop", "thread", "token")
+    __slots__ = ("in_flight", "nursery", "starting", "stop", "thread", "token")
 
     def __init__(self) -> None:
         self.in_flight: set[HTTPCycle] = set()  # the invocations running on the loop
@@ -352,8 +385,14 @@ class TrioRuntime:
         self.nursery: Any = None
         self.stop: Any = None
         self.thread: threading.Thread | None = None
+        self.starting = threading.Lock()  # first calls from several threads start one run
 
     def _start(self) -> None:
+        with self.starting:
+            if self.token is None:
+                self._start_run()
+
+    def _start_run(self) -> None:
         import trio
 
         ready = threading.Event()

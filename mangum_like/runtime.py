@@ -31,9 +31,10 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ._concurrency import INIT_FAILED, concurrency_settings, serve_in_processes, serve_on_one_loop
+from ._invocation import HANDOFF
 from ._lambda.context import LambdaContext, read_function_env
 from ._lambda.errors import (
     _XRAY_CAUSE_MAX,
@@ -53,7 +54,7 @@ from ._lambda.errors import (
     _xray_cause,
     error_result,
 )
-from ._lambda.handler import find_attribute, split_handler
+from ._lambda.handler import APP, MANGUM, find_attribute, handler_kind, split_handler
 from ._lambda.logs import ERROR_DOCUMENT, REQUEST_ID, TENANT_ID, setup_logging
 from ._lambda.payload import escapes_non_ascii, to_json
 from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
@@ -67,7 +68,7 @@ from ._lambda.stream import (
 
 if TYPE_CHECKING:
     from ._adapter import Mangum
-    from ._invocation import Sink
+    from ._invocation import Handoff, Sink
 
 __all__ = ["LambdaContext", "main"]
 
@@ -114,38 +115,21 @@ def load_handler(name: str) -> Any:
         ) from None
 
 
-def _is_asgi_app(target: Any) -> bool:
-    """Whether ``target`` is an ASGI application rather than a ``handler(event, context)``.
-
-    ASGI apps are coroutine functions or objects with an ``async def __call__`` (Starlette,
-    FastAPI, Django's ASGIHandler, Quart), or take the three ASGI arguments.
-    """
-    import inspect
-
-    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 (an object's __call__, on purpose)
-    ):
-        return True
-    try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) == 3
-
-
 def make_handler(target: Any) -> Callable[[Any, Any], Any]:
-    """The Lambda handler for what HANDLER names: a bare ASGI app is wrapped in ``Mangum``."""
-    from ._adapter import Mangum
+    """The Lambda handler for what HANDLER names: a bare ASGI app is wrapped in ``Mangum``;
+    anything else is called as it is (``handler_kind``, the rule the CLI follows too)."""
+    try:
+        kind = handler_kind(target)
+    except TypeError:
+        raise FaultError(
+            HANDLER_NOT_FOUND, f"Handler {target!r} is not callable (a function or an app)"
+        ) from None
+    if kind == APP:
+        from ._adapter import Mangum
 
-    if isinstance(target, Mangum) or not _is_asgi_app(target):
-        if not callable(target):
-            raise FaultError(
-                HANDLER_NOT_FOUND, f"Handler {target!r} is not callable (a function or an app)"
-            )
-        handler: Callable[[Any, Any], Any] = target
-        return handler
-    return Mangum(target)
+        return Mangum(target)
+    handler: Callable[[Any, Any], Any] = target
+    return handler
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -178,23 +162,36 @@ class RuntimeLoop:
         # has returned (BackgroundTasks run in between, as Lambda keeps the environment
         # running until /next).
         self.early: Mangum | None = None
+        # Any other handler (a wrapper around a Mangum, a plain function) runs with a handoff:
+        # a Mangum it calls returns its result to it as early (see _invocation.Handoff).
+        self._handoff: Handoff | None = None
         self._host = connection.address.encode("latin-1")
         self._next_request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (_NEXT.encode(), self._host)
-        from ._adapter import Mangum
-
-        if isinstance(handler, Mangum):
+        # The current invocation's Lambda-Runtime-Invocation-Id header, to send back with its
+        # answer (empty when /next sent none: a Runtime API of before 2026).
+        self._echo = b""
+        if handler_kind(handler) == MANGUM:
             from ._invocation import Early, Streamed, invoke
 
-            self.early = handler
+            self.early = cast("Mangum", handler)
             self.streaming = invoke_mode == "response_stream"
             # Bound once here, not imported on every invocation.
             self._invoke, self._early_sink, self._streamed_sink = invoke, Early, Streamed
-        elif invoke_mode == "response_stream":
-            logger.warning(
-                "%s=response_stream needs a Mangum handler or an ASGI app; %r answers buffered",
-                INVOKE_MODE_ENV,
-                handler,
-            )
+        else:
+            from ._invocation import Handoff
+
+            self._handoff = Handoff()
+            if invoke_mode == "response_stream":
+                # What a wrapper returns is the result: it cannot be streamed while the
+                # wrapper still holds it, and a stream would bypass the wrapper's own work.
+                logger.warning(
+                    "%s=response_stream streams the response of a Mangum handler or an ASGI "
+                    "app named by the handler setting; %r is another callable (a wrapper "
+                    "around one, perhaps), whose return value is the result: answering "
+                    "buffered",
+                    INVOKE_MODE_ENV,
+                    handler,
+                )
 
     def run(self, limit: int | None = None) -> None:
         """Serve invocations; ``limit`` bounds how many (for tests), None serves for ever."""
@@ -210,6 +207,12 @@ class RuntimeLoop:
             # official client exits too, and Lambda starts a fresh environment.
             raise RuntimeAPIError("GET", _NEXT, status, body)
         request_id = headers.get("lambda-runtime-aws-request-id") or ""
+        invocation_id = headers.get("lambda-runtime-invocation-id")
+        self._echo = (
+            b"%s: %s\r\n" % (INVOCATION_ID_BYTES, invocation_id.encode("latin-1"))
+            if invocation_id
+            else b""
+        )
         # Log lines carry the id of the invocation whose code made them: the app's tasks start
         # from a copy of this thread's context (each poller's own in the concurrent modes).
         REQUEST_ID.set(request_id)
@@ -233,11 +236,29 @@ class RuntimeLoop:
             if self.early is not None:
                 self._answer_first(self.early, request_id, event, context)
                 return
-            result = self.handler(event, context)
         except Exception as exc:
             self._post_error(request_id, exc)
             return
-        self._post_result(request_id, result)
+        self._call_wrapped(request_id, event, context)
+
+    def _call_wrapped(self, request_id: str, event: Any, context: Any) -> None:
+        """Call a handler that is not a bare Mangum, as the official client does, once; post
+        what it returns; ask for the next invocation once the apps it called have returned."""
+        handoff = self._handoff
+        assert handoff is not None
+        token = HANDOFF.set(handoff)
+        try:
+            try:
+                result = self.handler(event, context)
+            finally:
+                HANDOFF.reset(token)
+        except Exception as exc:
+            self._post_error(request_id, exc)
+        else:
+            self._post_result(request_id, result)
+        finally:
+            handoff.finish()
+            _flush_sentry()
 
     def _answer_first(self, handler: Mangum, request_id: str, event: Any, context: Any) -> None:
         """Run one invocation whose result is posted (or whose stream is ended) as soon as the
@@ -263,7 +284,7 @@ class RuntimeLoop:
         writer = None
         sink: Sink = self._early_sink(deliver)
         if self.streaming:  # a source that cannot stream (ALB, custom handlers): buffered, early
-            writer = StreamedResponse(self.connection, request_id, poster)
+            writer = StreamedResponse(self.connection, request_id, poster, self._echo)
             sink = self._streamed_sink(writer, instead=sink)
         try:
             self._invoke(handler, event, context, sink)
@@ -277,6 +298,7 @@ class RuntimeLoop:
         finally:
             if poster is not None:
                 poster.wait()  # the connection is free again for /next
+            _flush_sentry()
 
     def _post_result(self, request_id: str, result: Any) -> None:
         if result.__class__ is bytes:
@@ -290,22 +312,18 @@ class RuntimeLoop:
                 self._post_error(request_id, error)
                 return
             content_type = "application/json"
-        request = b"POST %s/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n" % (
+        request = b"POST %s/invocation/%s/response HTTP/1.1\r\nHost: %s\r\n%s" % (
             _RUNTIME_PATH_BYTES,
             request_id.encode("latin-1"),
             self._host,
+            self._echo,
         )
         status, _, answer = self._exchange(
             b"%bContent-Type: %b\r\nContent-Length: %d\r\n\r\n%b"
             % (request, content_type.encode(), len(payload), payload)
         )
         if status != 202:
-            logger.error(
-                "The Runtime API refused the result of invocation %s: %s %s",
-                request_id,
-                status,
-                answer[:300].decode(errors="replace"),
-            )
+            refused("result", request_id, status, answer)
 
     def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
         """Send one whole request in one write and read the answer, on the kept-alive connection.
@@ -347,20 +365,60 @@ class RuntimeLoop:
             "".join(error["stackTrace"]),
             extra={ERROR_DOCUMENT: error},
         )
-        headers = {"Content-Type": "application/json", ERROR_TYPE: error["errorType"]}
+        body = to_json(error, self.ensure_ascii).encode("utf-8")
+        head = b"POST %s/invocation/%s/error HTTP/1.1\r\nHost: %s\r\n%s%s: %s\r\n" % (
+            _RUNTIME_PATH_BYTES,
+            request_id.encode("latin-1"),
+            self._host,
+            self._echo,
+            ERROR_TYPE.encode(),
+            error["errorType"].encode("latin-1", "replace"),
+        )
         cause = _xray_cause(exc, error)
         if len(cause) < _XRAY_CAUSE_MAX:
-            headers[XRAY_ERROR_CAUSE] = cause
-        path = f"{RUNTIME_PATH}/invocation/{request_id}/error"
-        body = to_json(error, self.ensure_ascii).encode("utf-8")
-        answer = self.connection.request("POST", path, body, headers)
-        if answer.status != 202:
-            logger.error(
-                "The Runtime API refused the error of invocation %s: %s %s",
-                request_id,
-                answer.status,
-                answer.body[:300].decode(errors="replace"),
-            )
+            head += b"%s: %s\r\n" % (XRAY_ERROR_CAUSE.encode(), cause.encode("latin-1", "replace"))
+        status, _, answer = self._exchange(
+            b"%bContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
+            % (head, len(body), body)
+        )
+        if status != 202:
+            refused("error", request_id, status, answer)
+
+
+def refused(what: str, request_id: str, status: int, answer: bytes) -> None:
+    """Log the Runtime API's refusal of an invocation's answer; the runtime goes on."""
+    detail = answer[:300].decode(errors="replace")
+    if status == 410:
+        # The invocation is over for Lambda (it timed out, say): a stale answer, not a fault.
+        logger.warning(
+            "The Runtime API answered 410 Gone to the %s of invocation %s: Lambda no longer "
+            "waits for it (it timed out or was ended); going on with the next one. %s",
+            what,
+            request_id,
+            detail,
+        )
+        return
+    logger.error(
+        "The Runtime API refused the %s of invocation %s: %s %s", what, request_id, status, detail
+    )
+
+
+INVOCATION_ID = "Lambda-Runtime-Invocation-Id"
+INVOCATION_ID_BYTES = INVOCATION_ID.encode()
+
+
+def _flush_sentry() -> None:
+    """Send what Sentry holds before the runtime asks for the next invocation: Lambda may freeze
+    the environment from then on. Its own Lambda integration flushes from inside awslambdaric's
+    loop, which this runtime replaces; nothing is done unless the app set Sentry up."""
+    sentry = sys.modules.get("sentry_sdk")
+    if sentry is None:
+        return
+    try:
+        if sentry.get_client().is_active():
+            sentry.flush(timeout=2.0)
+    except Exception:  # the app's error reporting must not fail the runtime
+        logger.debug("Flushing Sentry's events failed", exc_info=True)
 
 
 _NEXT = f"{RUNTIME_PATH}/invocation/next"
@@ -472,16 +530,30 @@ class StreamedResponse:
     reported in those trailers, the error document base64-encoded.
     """
 
-    __slots__ = ("broken", "connection", "finished", "path", "poster", "request_id", "started")
+    __slots__ = (
+        "broken",
+        "connection",
+        "echo",
+        "finished",
+        "path",
+        "poster",
+        "request_id",
+        "started",
+    )
 
     def __init__(
-        self, connection: Connection, request_id: str, poster: _Poster | None = None
+        self,
+        connection: Connection,
+        request_id: str,
+        poster: _Poster | None = None,
+        echo: bytes = b"",
     ) -> None:
         self.connection = connection
         self.request_id = request_id
         # With several invocations on one loop: the end of the stream (its last chunk and the
         # wait for the 202) is left to the poller's posting thread.
         self.poster = poster
+        self.echo = echo  # the Lambda-Runtime-Invocation-Id header line, or nothing
         self.path = f"{RUNTIME_PATH}/invocation/{request_id}/response"
         self.started = False
         self.finished = False
@@ -490,13 +562,22 @@ class StreamedResponse:
     def start(self, prelude: bytes) -> None:
         client = self.connection.http
         self.started = True
+        # Written by hand, as every request of the runtime's (see _lambda.rapi).
+        head = (
+            b"POST %s HTTP/1.1\r\nHost: %s\r\n%s"
+            b"Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Type: %s\r\nTrailer: %s\r\n\r\n"
+        ) % (
+            self.path.encode(),
+            self.connection.address.encode("latin-1"),
+            self.echo,
+            HTTP_INTEGRATION_RESPONSE.encode(),
+            ERROR_TRAILERS.encode(),
+        )
         try:
-            client.putrequest("POST", self.path, skip_accept_encoding=True)
-            client.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
-            client.putheader("Transfer-Encoding", "chunked")
-            client.putheader("Content-Type", HTTP_INTEGRATION_RESPONSE)
-            client.putheader("Trailer", ERROR_TRAILERS)
-            client.endheaders()
+            if client.sock is None:
+                client.connect()
+            client.sock.sendall(head)
         except OSError:
             self._broken()
             raise
@@ -527,17 +608,15 @@ class StreamedResponse:
         client = self.connection.http
         try:
             client.sock.sendall(last)
-            response = client.getresponse()
-            body = response.read()
+            with client.sock.makefile("rb") as reader:
+                status, headers, body = _read_answer(reader)
         except (OSError, AttributeError, http.client.HTTPException) as exc:
             self._broken()
             raise ConnectionError(f"the response stream to the Runtime API broke: {exc}") from exc
-        if response.status != 202:
-            logger.error(
-                "The Runtime API refused the streamed response: %s %s",
-                response.status,
-                body[:300].decode(errors="replace"),
-            )
+        if headers.get("connection", "").lower() == "close":
+            client.close()
+        if status != 202:
+            refused("streamed response", self.request_id, status, body)
 
     def _broken(self) -> None:
         self.broken = self.finished = True

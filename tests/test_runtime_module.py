@@ -506,7 +506,7 @@ class TestStreamedResponse:
         writer.start(b"{}" + b"\0" * 8)
         with caplog.at_level(logging.ERROR, "mangum_like.runtime"):
             writer.end()
-        assert "refused the streamed response: 400" in caplog.text
+        assert "refused the streamed response of invocation unknown-request: 400" in caplog.text
 
 
 # -- main(), in this process ---------------------------------------------------------------------

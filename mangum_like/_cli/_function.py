@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from .._adapter import Mangum
 from .._exceptions import MangumLikeError
 from .._lambda.context import LambdaContext
 from .._lambda.errors import MARSHAL_ERROR, RESPONSE_SIZE_TOO_LARGE, FaultError, error_result
-from .._lambda.handler import find_attribute, split_handler
+from .._lambda.handler import HANDLER, MANGUM, find_attribute, handler_kind, split_handler
 from .._lambda.payload import MAX_RESULT_BYTES, escapes_non_ascii, to_json
 
 logger = logging.getLogger("mangum_like.cli")
@@ -98,24 +97,18 @@ def _raised_in(module_name: str, exc: BaseException) -> str:
     return f"Importing module {module_name!r} raised an exception:\n{text.rstrip()}"
 
 
-def _is_lambda_handler(target: Any) -> bool:
-    """Whether ``target`` is a plain ``def handler(event, context)`` rather than an ASGI app."""
-    if not inspect.isfunction(target) or inspect.iscoroutinefunction(target):
-        return False
-    params = [
-        p
-        for p in inspect.signature(target).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return len(params) == 2
-
-
 class Function:
     """What ``MODULE:ATTR`` names, made a Lambda handler: an ASGI app is wrapped in ``Mangum``."""
 
     def __init__(self, target: Any, *, base_path: str | None, backend: str | None) -> None:
         self.mangum: Mangum | None = None
-        if isinstance(target, Mangum):
+        try:
+            kind = handler_kind(target)
+        except TypeError:
+            raise CLIError(
+                f"{target!r} is neither an ASGI application nor a Lambda handler (not callable)"
+            ) from None
+        if kind == MANGUM:
             if base_path is not None or backend is not None:
                 given = "--base-path" if base_path is not None else "--backend"
                 raise CLIError(
@@ -126,9 +119,10 @@ class Function:
                 )
             self.mangum = target
             self.handler: Callable[[Any, Any], Any] = target
-        elif _is_lambda_handler(target):
+        elif kind == HANDLER:
+            # A wrapper around a Mangum or a plain function: called as Lambda calls it.
             self.handler = target
-        elif callable(target):
+        else:
             try:
                 self.mangum = Mangum(
                     target, api_gateway_base_path=base_path or "/", backend=backend or "asyncio"
@@ -136,10 +130,6 @@ class Function:
             except MangumLikeError as exc:
                 raise CLIError(str(exc)) from exc
             self.handler = self.mangum
-        else:
-            raise CLIError(
-                f"{target!r} is neither an ASGI application nor a Lambda handler (not callable)"
-            )
 
     @classmethod
     def load(cls, spec: str, *, base_path: str | None, backend: str | None) -> Function:

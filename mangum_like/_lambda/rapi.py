@@ -6,6 +6,11 @@ runtime API for custom runtimes" and "Using the Lambda Extensions API"). The cal
 local, so ``http.client`` with one kept-alive connection per caller is all it takes: no thread
 pool, no third-party client, nothing imported before it is needed.
 
+Every request is written to the socket by hand and its answer read with ``http.client``'s
+parser: the methods that HTTP instrumentation patches (``HTTPConnection.request``,
+``putrequest``, ``getresponse``) are never called, so that no tracer or error reporter the app
+installs takes the runtime's own requests for the app's.
+
 ``Connection`` is shared by everything that talks to these APIs: the no-op extension that makes
 Lambda deliver SIGTERM (``register_extension`` and ``next_extension_event``), and a runtime loop
 (``invocation/next``, ``/response``, ``/error``), which can also drive ``Connection.http`` itself
@@ -84,9 +89,27 @@ class Connection:
     def _exchange(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
     ) -> Reply:
-        self.http.request(method, path, body=body, headers=headers or {})
-        response = self.http.getresponse()
-        return Reply(response.status, response.headers, response.read())
+        # Written to the socket and read back by hand rather than with HTTPConnection.request
+        # and getresponse: those are what HTTP instrumentation patches (Sentry's, among
+        # others), and these requests are the runtime's own, never the app's.
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.address}"]
+        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+        if body is not None or method == "POST":
+            lines.append(f"Content-Length: {len(body or b'')}")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        client = self.http
+        if client.sock is None:
+            client.connect()
+        client.sock.sendall(request)
+        response = http.client.HTTPResponse(client.sock, method=method)
+        try:
+            response.begin()
+            answer = response.read()
+        finally:
+            response.close()
+        if response.will_close:
+            client.close()
+        return Reply(response.status, response.headers, answer)
 
     def close(self) -> None:
         self.http.close()
