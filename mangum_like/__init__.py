@@ -4,6 +4,7 @@ VPC Lattice and Bedrock agents."""
 from ._adapter import Mangum
 from ._exceptions import (
     ConfigurationError,
+    InvocationFailed,
     LifespanFailure,
     LifespanUnsupported,
     MangumLikeError,
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "InvocationFailed",
     "LifespanFailure",
     "LifespanUnsupported",
     "Mangum",

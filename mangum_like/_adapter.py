@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import weakref
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -54,6 +56,53 @@ def _timeout(value: float | None, option: str) -> float | None:
     return float(value)
 
 
+LAMBDA_ERRORS_ENV = "MANGUM_LIKE_LAMBDA_ERRORS"
+_OFF = ("", "0", "false", "off", "no")
+_ON = ("1", "true", "on", "yes")
+
+
+def _lambda_errors(value: bool | Iterable[int] | None) -> frozenset[int] | None:
+    """The statuses that fail an invocation (an exception always does), or ``None`` for off.
+
+    ``None`` reads ``MANGUM_LIKE_LAMBDA_ERRORS``: unset or ``false`` is off, ``true`` turns
+    exceptions into Lambda errors, a list such as ``500,502-504`` adds those statuses.
+    """
+    option = "lambda_errors"
+    if value is None:
+        raw = os.environ.get(LAMBDA_ERRORS_ENV, "").strip().lower()
+        if raw in _OFF:
+            return None
+        if raw in _ON:
+            return frozenset()
+        option = LAMBDA_ERRORS_ENV
+        statuses: set[int] = set()
+        for part in raw.split(","):
+            low, _, high = part.strip().partition("-")
+            if not (low.isdigit() and (high or low).isdigit()):
+                statuses.clear()
+                break
+            statuses.update(range(int(low), int(high or low) + 1))
+        value = statuses or [raw]  # type: ignore[list-item]  # a bad value, reported below
+    if value is False:
+        return None
+    if value is True:
+        return frozenset()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{option} must be True, False or a list of HTTP statuses, got {value!r}"
+        )
+    codes = list(value)
+    if not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+        for code in codes
+    ):
+        raise ConfigurationError(
+            f"{option} must be True, False or a list of HTTP statuses (100-599, ranges such as "
+            f"502-504 in the environment variable), got {value!r}"
+        )
+    return frozenset(codes)
+
+
 def _installed(module: str) -> bool:
     import importlib.util  # only for this check: keeps "import mangum_like" light
 
@@ -90,6 +139,13 @@ class Mangum:
             off when another extension is registered already.
         startup_timeout: seconds lifespan startup may take; ``None`` for no limit.
         shutdown_timeout: seconds lifespan shutdown may take before it is cancelled.
+        lambda_errors: ``True`` makes an unhandled app exception fail the invocation as a Lambda
+            function error (``InvocationFailed``) instead of answering 500, so that the
+            function's Errors metric, alarms and the retries of asynchronous invocations see
+            it; a list of statuses (``[500, 502, 503]``) makes those answers fail it too.
+            ``False``: answer them as the app does. ``None`` (default): the
+            ``MANGUM_LIKE_LAMBDA_ERRORS`` environment variable (``true``, ``500,502-504``), off
+            when unset.
     """
 
     def __init__(
@@ -107,6 +163,7 @@ class Mangum:
         graceful_shutdown: bool = True,
         startup_timeout: float | None = None,
         shutdown_timeout: float | None = 0.4,
+        lambda_errors: bool | Iterable[int] | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigurationError(f"app must be an ASGI application (a callable), got {app!r}")
@@ -163,6 +220,13 @@ class Mangum:
             self.config,
             pass_through_path,
         )
+        self._lambda_errors = _lambda_errors(lambda_errors)
+        self.lambda_errors = lambda_errors
+        # What decorators read of the function they wrap (functools.update_wrapper, Powertools'
+        # Tracer, Sentry's serverless_function): a handler looks like one. Its module is the one
+        # that built it, as for a function defined there.
+        self.__name__ = self.__qualname__ = "Mangum"
+        self.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
         self.timeout_margin = _timeout(timeout_margin, "timeout_margin")
         self.graceful_shutdown = graceful_shutdown
         self._no_deadline_logged = False

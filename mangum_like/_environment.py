@@ -80,7 +80,6 @@ class Environment:
         self.snapshot_pending = False
         self._cycle: LifespanCycle | None = None
         self._task: Any = None
-        self._at_exit = False
         self._starting = threading.Lock()
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == _SNAP_START:
             self._defer_to_restore()
@@ -184,9 +183,7 @@ class Environment:
 
     def _register(self) -> None:
         _LIVE.add(self)
-        if not self._at_exit:
-            self._at_exit = True
-            atexit.register(self.shutdown)
+        PROCESS.hook_exit()
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -220,9 +217,6 @@ class Environment:
 
     def _unregister(self) -> None:
         _LIVE.discard(self)
-        if self._at_exit:
-            self._at_exit = False
-            atexit.unregister(self.shutdown)
 
     def release(self) -> None:
         """Free the loop, its thread and their descriptors of a handler that was dropped.
@@ -252,8 +246,17 @@ class Environment:
         return self.runtime.running_here()
 
 
-# Started environments of this process: what SIGTERM shuts down.
+# Started environments of this process: what SIGTERM and interpreter exit shut down.
 _LIVE: set[Environment] = set()
+
+
+def shutdown_at_exit() -> None:
+    """Interpreter exit: lifespan shutdown of every environment still live."""
+    for environment in list(_LIVE):
+        try:
+            environment.shutdown()
+        except Exception:
+            logger.exception("Lifespan shutdown at interpreter exit failed")
 
 
 class _Process:
@@ -269,6 +272,30 @@ class _Process:
         self.terminated = False
         self.handed_over = False  # a SIGTERM went on to terminate()
         self._handing_over = threading.Lock()
+        self.exit_hooked = False
+
+    def hook_exit(self) -> None:
+        """Have interpreter exit shut down the environments still live, once per process.
+
+        The hook is one of ``threading``'s own exit hooks (``threading._register_atexit``, the
+        one ``concurrent.futures`` uses for its workers), which CPython runs when the main
+        thread is done and *before* it joins the non-daemon threads; ``atexit`` runs after
+        that join. An app whose lifespan keeps worker threads until its shutdown (anyio's
+        ``to_thread`` in a lifespan task group, the MCP SDK's session manager) would otherwise
+        hold the process for ever: its threads wait for the shutdown that waits for them.
+        Where that hook is missing or closed (exit has begun), ``atexit`` stands in.
+        """
+        if self.exit_hooked:
+            return
+        self.exit_hooked = True
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            try:
+                register(shutdown_at_exit)
+                return
+            except RuntimeError:  # "can't register atexit after shutdown"
+                pass
+        atexit.register(shutdown_at_exit)
 
     def prepare(self, graceful_shutdown: bool) -> None:
         """At handler construction: inside Lambda, make sure SIGTERM arrives and is handled."""

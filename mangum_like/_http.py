@@ -39,6 +39,7 @@ class HTTPCycle:
         "body",
         "chunks",
         "completed",
+        "context",
         "deadline",
         "done",
         "expired",
@@ -63,6 +64,9 @@ class HTTPCycle:
         self.expired = False
         self.task: Any = None
         self.timer: Any = None
+        # The app's context when it raised (set then only): what is logged of its exception is
+        # logged there, where the app's error reporting (Sentry's deduplication) can see it.
+        self.context: Any = None
 
     async def receive(self) -> Message:
         body = self.body

@@ -27,7 +27,7 @@ from time import monotonic as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._environment import PROCESS
-from ._exceptions import InvalidRequest, PassThroughFailed, UnexpectedMessage
+from ._exceptions import InvalidRequest, InvocationFailed, PassThroughFailed, UnexpectedMessage
 from ._http import (
     EarlyHTTPCycle,
     HTTPCycle,
@@ -93,6 +93,9 @@ def invoke(
         logger.exception("Malformed %s event; answering 400", source.name)
         return _answer(source, event, context, {}, sink, 400, "Bad Request: malformed event")[1]
     scope["state"] = environment.state.copy()
+    failing = handler._lambda_errors
+    if sink is not None and failing is not None:
+        sink.fails_on(failing)
     cycle = HTTPCycle(body) if sink is None else sink.cycle(body, scope, environment.runtime)
     # The deadline guard: one look at the clock Lambda gives (the runtime keeps the timer).
     # The common case inline; anything else (a mock context) in budget().
@@ -122,7 +125,9 @@ def invoke(
         if error is not None:
             # Starlette's error middleware sends its 500 and then re-raises: this is the app's
             # own exception, and the response it sent is what the client gets.
-            logger.error(
+            _in_app_context(
+                cycle,
+                logger.error,
                 "Exception in the app serving %s %s (raised after it had sent its %d response, "
                 "which the client %s)",
                 scope.get("method"),
@@ -158,7 +163,36 @@ def invoke(
             (_clock() - start) * 1000,
             "" if sink is None else sink.label,
         )
+    if failing is not None:
+        _settle(failing, scope, context, status, error, sink)
     return result
+
+
+def _settle(
+    failing: frozenset[int],
+    scope: Scope,
+    context: LambdaContext,
+    status: int,
+    error: Exception | None,
+    sink: Sink | None,
+) -> None:
+    """With ``lambda_errors``: fail the invocation when the app raised without a response of
+    its own, or answered 500 and raised (Starlette's error middleware), or answered one of the
+    chosen statuses; otherwise let the held result go."""
+    if status in failing or (error is not None and status == 500):
+        failure = InvocationFailed(
+            status,
+            scope.get("method"),
+            scope.get("path"),
+            getattr(context, "aws_request_id", None),
+            error,
+        )
+        failure.__cause__ = error
+        if sink is None:
+            raise failure
+        sink.settle(failure)
+    elif sink is not None:
+        sink.settle(None)
 
 
 def _unanswered(
@@ -177,7 +211,9 @@ def _unanswered(
     method, path = scope.get("method"), scope.get("path")
     if sink is not None and sink.lost(cycle):
         if error is not None:
-            logger.error(
+            _in_app_context(
+                cycle,
+                logger.error,
                 "Exception in the app serving %s %s (the client had gone away)",
                 method,
                 path,
@@ -188,14 +224,18 @@ def _unanswered(
     if error is not None:
         # An exception counts before the deadline: the app's own answer to its disconnect.
         if started:
-            logger.error(
+            _in_app_context(
+                cycle,
+                logger.error,
                 "The app raised while streaming the response to %s %s; ending the stream as failed",
                 method,
                 path,
                 exc_info=error,
             )
         else:
-            logger.error(
+            _in_app_context(
+                cycle,
+                logger.error,
                 "The app raised before completing the response to %s %s; answering 500",
                 method,
                 path,
@@ -220,6 +260,16 @@ def _unanswered(
         sink.fail(failure)
         return cycle.status, None
     return _answer(source, event, context, scope, sink, status, text)
+
+
+def _in_app_context(cycle: HTTPCycle, log: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Log the app's exception in the app's own context (where it raised), so that what the app
+    set up to report errors, Sentry's deduplication among them, sees one exception once."""
+    context = cycle.context
+    if context is None:
+        log(*args, **kwargs)
+    else:
+        context.run(log, *args, **kwargs)
 
 
 def _answer(
@@ -371,6 +421,16 @@ class Sink:
         """End a started response as failed."""
         raise NotImplementedError
 
+    def fails_on(self, statuses: frozenset[int]) -> None:
+        """``lambda_errors`` is on: these statuses (and an exception) fail the invocation.
+
+        A sink that hands the response over before the app returns holds such a response
+        back until then; one that streams cannot (its status and headers have gone out)."""
+
+    def settle(self, failure: InvocationFailed | None) -> None:
+        """The app has returned: fail the invocation with ``failure``, or hand over what was
+        held back for it."""
+
 
 class Streamed(Sink):
     """The response written to ``stream`` as the app sends it: the prelude, then each chunk."""
@@ -436,11 +496,13 @@ class Early(Sink):
     what fails the invocation (``PassThroughFailed``).
     """
 
-    __slots__ = ("context", "deliver", "event", "given", "scope", "source")
+    __slots__ = ("context", "deliver", "event", "given", "held", "hold", "scope", "source")
 
     def __init__(self, deliver: Callable[[Callable[[], LambdaResult]], None]) -> None:
         self.deliver = deliver
         self.given = 0  # the status handed over, once mapped
+        self.hold: frozenset[int] | None = None  # see fails_on()
+        self.held: Callable[[], LambdaResult] | None = None
         self.source: Any = None
         self.event: Any = None
         self.context: Any = None
@@ -460,10 +522,32 @@ class Early(Sink):
         status, headers = cycle.status, cycle.headers
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         cycle.chunks = []  # the result holds the body now; the app may run on for a while
-        self._hand_over(lambda: self._mapped(status, headers, body))
+        self._give(status, headers, body)
 
     def answer(self, scope: Scope, status: int, headers: Headers, body: bytes) -> None:
-        self._hand_over(lambda: self._mapped(status, headers, body))
+        self._give(status, headers, body)
+
+    def fails_on(self, statuses: frozenset[int]) -> None:
+        self.hold = statuses
+
+    def settle(self, failure: InvocationFailed | None) -> None:
+        held, self.held = self.held, None
+        if failure is not None:
+            self._hand_over(_raising(failure))
+        elif held is not None:
+            self._hand_over(held)
+
+    def _give(self, status: int, headers: Headers, body: bytes) -> None:
+        def answer() -> LambdaResult:
+            return self._mapped(status, headers, body)
+
+        hold = self.hold
+        if hold is not None and (status == 500 or status in hold):
+            # Whether the invocation fails is known once the app returns: Starlette's error
+            # middleware sends its 500, then raises.
+            self.held = answer
+            return
+        self._hand_over(answer)
 
     def status(self, cycle: HTTPCycle) -> int:
         return self.given or cycle.status
@@ -479,6 +563,13 @@ class Early(Sink):
             self.deliver(answer)
         except Exception:  # never into the app's send(): its work goes on
             logger.exception("Handing over the result of %s %s failed", *_request_line(self.scope))
+
+
+def _raising(failure: BaseException) -> Callable[[], LambdaResult]:
+    def answer() -> LambdaResult:
+        raise failure
+
+    return answer
 
 
 def _request_line(scope: Scope) -> tuple[Any, Any]:

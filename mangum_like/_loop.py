@@ -331,13 +331,20 @@ async def _run_and_stop(
 ) -> None:
     try:
         await app(scope, cycle.receive, cycle.send)
+    except BaseException:
+        cycle.context = copy_context()
+        raise
     finally:
         stop()
 
 
 async def _call_tracked(app: ASGIApp, scope: Scope, cycle: HTTPCycle) -> None:
     cycle.task = asyncio.current_task()
-    await app(scope, cycle.receive, cycle.send)
+    try:
+        await app(scope, cycle.receive, cycle.send)
+    except BaseException:
+        cycle.context = copy_context()
+        raise
 
 
 def _finish_and_stop(loop: asyncio.AbstractEventLoop) -> None:
@@ -361,9 +368,10 @@ async def _finish_tasks() -> None:
 class _TrioTask:
     """A background task on the trio loop; ``cancel`` works from any thread."""
 
-    __slots__ = ("cancelled", "future", "grace", "scope")
+    __slots__ = ("cancelled", "context", "future", "grace", "scope")
 
     def __init__(self) -> None:
+        self.context: Context | None = None  # the task's own, when it raised
         self.future: Future[Any] = Future()
         self.scope: Any = None
         self.cancelled = False
@@ -455,6 +463,7 @@ class TrioRuntime:
                 try:
                     result = await fn(*args)
                 except Exception as exc:
+                    task.context = copy_context()
                     task.future.set_exception(exc)
                     return
                 except BaseException as exc:  # trio.Cancelled: record it, let trio unwind
@@ -486,6 +495,7 @@ class TrioRuntime:
             import trio
 
             if not (cycle.expired and isinstance(exc, trio.Cancelled)):
+                cycle.context = task.context
                 raise
         finally:
             in_flight.discard(cycle)

@@ -15,6 +15,24 @@ lifecycle"):
   there are some, ``Lambda-Runtime-Client-Context`` / ``Lambda-Runtime-Cognito-Identity``
   describe it. The result goes to ``POST .../invocation/{id}/response`` (buffered, or chunked in
   the streaming mode, errors in trailers) or ``POST .../invocation/{id}/error``; both answer 202.
+- The Runtime API of 2026 (the one awslambdaric 4.x speaks) adds ``Lambda-Runtime-Invocation-Id``
+  to the headers of ``invocation/next``: an opaque id of this one invocation, distinct from the
+  request id. The runtime sends the same header and value back on its ``/response`` (buffered or
+  streamed, also when the stream ends with error trailers) and ``/error`` posts. This emulator
+  sends a fresh uuid4 (``Invocation.invocation_id``), or none with ``send_invocation_id=False``
+  (the older API), and records what each post echoed (``Invocation.echoed_invocation_id``); it
+  does not refuse a post for a missing or wrong id.
+- Lambda refuses a stale post, one for an invocation that is over (it timed out, another is
+  current), with ``410 Gone``; a runtime is to take that as non-fatal and ask for the next
+  invocation. (awslambdaric 4.2.2 does so in its multi-concurrent mode, on Lambda Managed
+  Instances; in the on-demand mode its loop re-raises the failed post and the process exits.)
+  ``submit(..., gone=True)`` has this emulator answer the invocation's post so (after reading
+  its body, streamed or not), with a JSON error document of type ``InvocationGone``; the
+  invocation ends with kind ``"gone"``, ``posted`` tells which endpoint the runtime used, and
+  its place is free for the next invocation.
+- ``next_requests`` has the monotonic time of every ``invocation/next`` call as it arrived, and
+  ``Invocation.sent_at`` / ``answered_at`` when the event went out and the post was answered:
+  enough to tell whether something happened before the runtime asked for its next invocation.
 - A runtime that fails to initialise posts ``/2018-06-01/runtime/init/error``.
 - Extensions register with ``POST /2020-01-01/extension/register`` (header
   ``Lambda-Extension-Name``, body ``{"events": [...]}``) and get a ``Lambda-Extension-Identifier``.
@@ -80,6 +98,7 @@ RUNTIME = "/2018-06-01/runtime"
 EXTENSION = "/2020-01-01/extension"
 DEFAULT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:mangum-like-e2e"
 DEFAULT_TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+INVOCATION_ID = "Lambda-Runtime-Invocation-Id"
 _POLL = 0.05  # seconds between checks of a long-poll for the emulator's closing
 _LOG_FORMATS = ("Text", "JSON")
 _FRAME_HEADER = 16  # bytes: frame type (4), message length (4), timestamp in microseconds (8)
@@ -93,7 +112,9 @@ class Invocation:
     event: bytes
     next_headers: dict[str, str]
     timeout_ms: int = 3000
-    kind: str | None = None  # "response" | "error", once answered
+    # "response" | "error" once answered; "cut" for a stream the emulator cut off; "gone" for a
+    # post refused with 410 Gone (``gone``).
+    kind: str | None = None
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)  # what the runtime sent with its answer
     chunks: list[tuple[float, bytes]] = field(default_factory=list)  # (monotonic time, bytes)
@@ -101,6 +122,12 @@ class Invocation:
     # Streaming: close the connection once this many body bytes arrived, as a client that goes
     # away does (the invocation then ends with kind "cut").
     cut_after: int | None = None
+    # Refuse the runtime's post for this invocation with 410 Gone, as Lambda refuses a stale one.
+    gone: bool = False
+    # The Lambda-Runtime-Invocation-Id sent with the event; None when the emulator sends none.
+    invocation_id: str | None = None
+    posted: str | None = None  # the endpoint the runtime posted to: "response" | "error"
+    status: int | None = None  # what the emulator answered that post (202, 410), once it did
     sent_at: float | None = None  # monotonic time the runtime received the event
     answered_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -109,11 +136,26 @@ class Invocation:
         return json.loads(self.body)
 
     @property
+    def echoed_invocation_id(self) -> str | None:
+        """The ``Lambda-Runtime-Invocation-Id`` the runtime sent with its post, if any."""
+        return _header(self.headers, INVOCATION_ID)
+
+    @property
     def duration(self) -> float:
         """Seconds from the runtime receiving the event to its answer."""
         if self.sent_at is None or self.answered_at is None:
             raise RuntimeError(f"invocation {self.request_id} is not answered yet")
         return self.answered_at - self.sent_at
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value whatever the case of its name (curl, awslambdaric's client, sends
+    some in lower case)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
 
 
 @dataclass
@@ -165,7 +207,8 @@ class RuntimeAPIEmulator:
 
     ``max_concurrency`` makes it an environment of Lambda Managed Instances, which serves that
     many invocations at once; ``log_format`` (``"Text"`` or ``"JSON"``) configures the
-    function's logs and hands the runtime the telemetry pipe.
+    function's logs and hands the runtime the telemetry pipe. ``send_invocation_id=False``
+    leaves ``Lambda-Runtime-Invocation-Id`` out of ``invocation/next``, as the older API does.
     """
 
     def __init__(
@@ -176,6 +219,7 @@ class RuntimeAPIEmulator:
         snap_start: bool = False,
         max_concurrency: int | None = None,
         log_format: str | None = None,
+        send_invocation_id: bool = True,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -188,6 +232,7 @@ class RuntimeAPIEmulator:
         self.snap_start = snap_start
         self.max_concurrency = max_concurrency
         self.log_format = log_format
+        self.send_invocation_id = send_invocation_id
         self.init_errors: list[InitError] = []
         self.registered_extensions: list[RegisteredExtension] = []
         self.rejected_registrations: list[dict[str, str]] = []
@@ -303,8 +348,12 @@ class RuntimeAPIEmulator:
         client_context: Any = None,
         identity: Any = None,
         cut_after: int | None = None,
+        gone: bool = False,
     ) -> Invocation:
-        """Queue ``event`` for the runtime's next ``invocation/next``; does not wait."""
+        """Queue ``event`` for the runtime's next ``invocation/next``; does not wait.
+
+        ``gone``: answer the runtime's post for it with 410 Gone instead of 202.
+        """
         request_id = request_id or str(uuid.uuid4())
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
         headers = {
@@ -317,7 +366,18 @@ class RuntimeAPIEmulator:
             headers["Lambda-Runtime-Client-Context"] = json.dumps(client_context)
         if identity is not None:
             headers["Lambda-Runtime-Cognito-Identity"] = json.dumps(identity)
-        invocation = Invocation(request_id, body, headers, timeout_ms, cut_after=cut_after)
+        invocation_id = str(uuid.uuid4()) if self.send_invocation_id else None
+        if invocation_id is not None:
+            headers[INVOCATION_ID] = invocation_id
+        invocation = Invocation(
+            request_id,
+            body,
+            headers,
+            timeout_ms,
+            cut_after=cut_after,
+            gone=gone,
+            invocation_id=invocation_id,
+        )
         with self._lock:
             self.invocations[request_id] = invocation
         with self._ready:
@@ -820,7 +880,10 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
                         {"errorMessage": "invalid request id", "errorType": "InvalidRequestID"},
                     )
                     return
+                # The headers, Lambda-Runtime-Invocation-Id among them, as they came: before a
+                # streamed body, and whatever the post's fate.
                 invocation.headers = self._headers()
+                invocation.posted = kind
                 try:
                     invocation.body = self._read_body(invocation)
                 except _StreamCut as cut:
@@ -831,7 +894,21 @@ def _make_handler(emulator: RuntimeAPIEmulator) -> type[BaseHTTPRequestHandler]:
                         self.connection.shutdown(socket.SHUT_RDWR)
                     emulator._answered(invocation)
                     return
+                if invocation.gone:
+                    # A stale post: the invocation is over for Lambda, which refuses it.
+                    invocation.kind = "gone"
+                    invocation.status = 410
+                    emulator._answered(invocation)
+                    self._answer(
+                        410,
+                        {
+                            "errorMessage": f"invocation {request_id} is no longer current",
+                            "errorType": "InvocationGone",
+                        },
+                    )
+                    return
                 invocation.kind = kind
+                invocation.status = 202
                 # Answered from now on, before the runtime hears so: a second answer it sends
                 # straight after is refused, as Lambda refuses it.
                 emulator._answered(invocation)

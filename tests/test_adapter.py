@@ -5,16 +5,17 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
-from weakref import finalize
 
 import anyio
 import pytest
 
 import mangum_like._adapter
 from mangum_like import ConfigurationError, LifespanFailure, Mangum
+from mangum_like._environment import _LIVE, PROCESS, shutdown_at_exit
 from mangum_like._sources._base import SourceConfig, http_version
 from mangum_like._types import Message, Receive, Scope, Send
 
@@ -35,36 +36,53 @@ class TestAtExit:
     def test_interpreter_exit_runs_shutdown_once(
         self, monkeypatch: pytest.MonkeyPatch, backend: str
     ) -> None:
-        registered: list[Callable[[], None]] = []
-        unregistered: list[Callable[[], None]] = []
-        monkeypatch.setattr(atexit, "register", registered.append)
-        monkeypatch.setattr(atexit, "unregister", unregistered.append)
         app = Recorder()
         handler = Mangum(app, backend=backend)
         handler(load_event(HTTP_API), Context())
         handler(load_event(HTTP_API), Context())
-        hooks = [hook for hook in registered if getattr(hook, "__self__", None) is not finalize]
-        assert len(hooks) == 1  # once per environment, not per invocation
-        hooks[0]()  # what the interpreter does at exit
+        assert PROCESS.exit_hooked
+        shutdown_at_exit()  # what the interpreter does at exit
         assert app.lifespan_events == ["lifespan.startup", "lifespan.shutdown"]
-        assert unregistered == hooks
-        hooks[0]()  # shutdown runs once, whichever way it is triggered
+        shutdown_at_exit()  # shutdown runs once, whichever way it is triggered
+        handler.shutdown()
         assert app.lifespan_events == ["lifespan.startup", "lifespan.shutdown"]
 
-    def test_a_collected_handler_is_not_kept_alive(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        registered: list[Callable[[], None]] = []
-        unregistered: list[Callable[[], None]] = []
-        monkeypatch.setattr(atexit, "register", registered.append)
-        monkeypatch.setattr(atexit, "unregister", unregistered.append)
+    def test_the_exit_hook_runs_before_threads_are_joined(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        hooks: list[Callable[[], None]] = []
+        monkeypatch.setattr(PROCESS, "exit_hooked", False)
+        monkeypatch.setattr(threading, "_register_atexit", hooks.append, raising=False)
+        monkeypatch.setattr(atexit, "register", hooks.append)
         handler = Mangum(Recorder())
         handler.startup()
+        assert hooks == [shutdown_at_exit]  # threading's hook, not atexit's
+        handler.shutdown()
+
+    def test_after_exit_began_atexit_stands_in(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        registered: list[Callable[[], None]] = []
+
+        def closed(hook: Callable[[], None]) -> None:
+            raise RuntimeError("can't register atexit after shutdown")
+
+        monkeypatch.setattr(PROCESS, "exit_hooked", False)
+        monkeypatch.setattr(threading, "_register_atexit", closed, raising=False)
+        monkeypatch.setattr(atexit, "register", registered.append)
+        handler = Mangum(Recorder())
+        handler.startup()
+        assert registered == [shutdown_at_exit]
+        handler.shutdown()
+
+    def test_a_collected_handler_is_not_kept_alive(self) -> None:
+        handler = Mangum(Recorder())
+        handler.startup()
+        environment = handler._environment
         ref = weakref.ref(handler)
         del handler
         gc.collect()
         assert ref() is None
-        # Its exit hook went with it.
-        hooks = [hook for hook in registered if getattr(hook, "__self__", None) is not finalize]
-        assert unregistered == hooks
+        # Interpreter exit has nothing left to shut down for it.
+        assert environment not in _LIVE
 
 
 class TestResponseFaults:

@@ -13,6 +13,7 @@ import stat
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -650,3 +651,206 @@ def test_connection_reopens_once_after_the_api_closed_it() -> None:
     thread.join(5)
     connection.close()
     server.close()
+
+
+# -- the invocation id and 410 Gone, with plain http.client ----------------------------------------
+
+
+def _http(emulator: RuntimeAPIEmulator) -> http.client.HTTPConnection:
+    host, _, port = emulator.address.partition(":")
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
+def _next(connection: http.client.HTTPConnection) -> tuple[dict[str, str], bytes]:
+    connection.request("GET", f"{RUNTIME}/invocation/next")
+    response = connection.getresponse()
+    body = response.read()
+    assert response.status == 200
+    return dict(response.getheaders()), body
+
+
+def _post(
+    connection: http.client.HTTPConnection,
+    path: str,
+    body: bytes = b"{}",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    connection.request("POST", path, body, headers or {})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def _stream(
+    connection: http.client.HTTPConnection,
+    request_id: str,
+    headers: dict[str, str],
+    trailers: bytes = b"",
+) -> tuple[int, bytes]:
+    """A streamed /response in two chunks, ``trailers`` (raw lines) after the last."""
+    connection.putrequest("POST", f"{RUNTIME}/invocation/{request_id}/response")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(b"3\r\none\r\n3\r\ntwo\r\n")
+    connection.send(b"0\r\n" + trailers + b"\r\n")
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+class TestInvocationId:
+    """``Lambda-Runtime-Invocation-Id``: sent with each event, echoed by the runtime's posts."""
+
+    def test_each_invocation_gets_a_fresh_id(self, emulator: RuntimeAPIEmulator) -> None:
+        first = emulator.submit({"n": 1}, request_id="req-a")
+        second = emulator.submit({"n": 2}, request_id="req-b")
+        connection = _http(emulator)
+        headers_a, _ = _next(connection)
+        assert _post(connection, f"{RUNTIME}/invocation/req-a/response")[0] == 202
+        headers_b, _ = _next(connection)
+        assert headers_a["Lambda-Runtime-Invocation-Id"] == first.invocation_id
+        assert headers_b["Lambda-Runtime-Invocation-Id"] == second.invocation_id
+        assert first.invocation_id is not None and second.invocation_id is not None
+        assert first.invocation_id != second.invocation_id
+        assert uuid.UUID(first.invocation_id).version == 4
+        assert first.invocation_id != first.request_id
+        connection.close()
+
+    def test_the_older_api_sends_none(self) -> None:
+        with RuntimeAPIEmulator(send_invocation_id=False) as emulator:
+            invocation = emulator.submit({}, request_id="req-old")
+            connection = _http(emulator)
+            headers, _ = _next(connection)
+            assert "Lambda-Runtime-Invocation-Id" not in headers
+            assert invocation.invocation_id is None
+            assert _post(connection, f"{RUNTIME}/invocation/req-old/response")[0] == 202
+            assert invocation.echoed_invocation_id is None
+            connection.close()
+
+    @pytest.mark.parametrize("kind", ["response", "error"])
+    def test_the_echo_of_a_buffered_post_is_recorded(
+        self, emulator: RuntimeAPIEmulator, kind: str
+    ) -> None:
+        invocation = emulator.submit({}, request_id="req-c")
+        connection = _http(emulator)
+        _next(connection)
+        # In lower case, as curl (awslambdaric's client) sends it.
+        echo = {"lambda-runtime-invocation-id": str(invocation.invocation_id)}
+        assert _post(connection, f"{RUNTIME}/invocation/req-c/{kind}", b"{}", echo)[0] == 202
+        emulator.wait(invocation, 5)
+        assert (invocation.kind, invocation.posted, invocation.status) == (kind, kind, 202)
+        assert invocation.echoed_invocation_id == invocation.invocation_id
+        connection.close()
+
+    def test_a_post_without_the_echo_is_recorded_as_such(
+        self, emulator: RuntimeAPIEmulator
+    ) -> None:
+        invocation = emulator.submit({}, request_id="req-d")
+        connection = _http(emulator)
+        _next(connection)
+        # Not refused: the emulator records what the runtime sent, no more.
+        assert _post(connection, f"{RUNTIME}/invocation/req-d/response")[0] == 202
+        assert invocation.kind == "response"
+        assert invocation.echoed_invocation_id is None
+        connection.close()
+
+    @pytest.mark.parametrize(
+        "trailers",
+        [b"", b"Lambda-Runtime-Function-Error-Type: Boom\r\n"],
+        ids=["clean", "error-trailers"],
+    )
+    def test_the_echo_of_a_streamed_post_is_recorded(
+        self, emulator: RuntimeAPIEmulator, trailers: bytes
+    ) -> None:
+        invocation = emulator.submit({}, request_id="req-e")
+        connection = _http(emulator)
+        _next(connection)
+        echo = {"Lambda-Runtime-Invocation-Id": str(invocation.invocation_id)}
+        assert _stream(connection, "req-e", echo, trailers)[0] == 202
+        emulator.wait(invocation, 5)
+        assert invocation.kind == "response"
+        assert invocation.body == b"onetwo"
+        assert invocation.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
+        assert invocation.echoed_invocation_id == invocation.invocation_id
+        assert ("Lambda-Runtime-Function-Error-Type" in invocation.trailers) == bool(trailers)
+        connection.close()
+
+
+class TestGone:
+    """A stale post refused with 410 Gone; the runtime goes on with the next invocation."""
+
+    @pytest.mark.parametrize("kind", ["response", "error"])
+    def test_a_buffered_post_is_refused_and_the_next_invocation_served(
+        self, emulator: RuntimeAPIEmulator, kind: str
+    ) -> None:
+        stale = emulator.submit({"n": 1}, request_id="req-stale", gone=True)
+        fresh = emulator.submit({"n": 2}, request_id="req-fresh")
+        connection = _http(emulator)
+        _next(connection)
+        echo = {"Lambda-Runtime-Invocation-Id": str(stale.invocation_id)}
+        status, body = _post(connection, f"{RUNTIME}/invocation/req-stale/{kind}", b"{}", echo)
+        assert status == 410
+        assert json.loads(body)["errorType"] == "InvocationGone"
+        assert "req-stale" in json.loads(body)["errorMessage"]
+        emulator.wait(stale, 5)
+        assert (stale.kind, stale.posted, stale.status) == ("gone", kind, 410)
+        assert stale.echoed_invocation_id == stale.invocation_id  # recorded all the same
+        assert stale.answered_at is not None
+        assert emulator.in_flight == 0
+        # The invocation is over: a second post for it is refused as any answered one is.
+        assert _post(connection, f"{RUNTIME}/invocation/req-stale/response")[0] == 400
+        # The same connection goes on to the next invocation.
+        headers, event = _next(connection)
+        assert headers["Lambda-Runtime-Aws-Request-Id"] == "req-fresh"
+        assert json.loads(event) == {"n": 2}
+        assert _post(connection, f"{RUNTIME}/invocation/req-fresh/response", b'"ok"')[0] == 202
+        assert (fresh.kind, fresh.status, fresh.json()) == ("response", 202, "ok")
+        connection.close()
+
+    def test_a_streamed_post_is_read_to_its_end_then_refused(
+        self, emulator: RuntimeAPIEmulator
+    ) -> None:
+        stale = emulator.submit({}, request_id="req-s", gone=True)
+        connection = _http(emulator)
+        _next(connection)
+        echo = {"Lambda-Runtime-Invocation-Id": str(stale.invocation_id)}
+        trailers = b"Lambda-Runtime-Function-Error-Type: Boom\r\n"
+        status, body = _stream(connection, "req-s", echo, trailers)
+        assert status == 410
+        assert json.loads(body)["errorType"] == "InvocationGone"
+        assert (stale.kind, stale.posted, stale.body) == ("gone", "response", b"onetwo")
+        assert stale.trailers == {"Lambda-Runtime-Function-Error-Type": "Boom"}
+        assert stale.echoed_invocation_id == stale.invocation_id
+        emulator.submit({}, request_id="req-t")
+        assert _next(connection)[0]["Lambda-Runtime-Aws-Request-Id"] == "req-t"
+        connection.close()
+
+    def test_a_refused_post_frees_its_place(self) -> None:
+        with RuntimeAPIEmulator(max_concurrency=1) as emulator:
+            emulator.submit({}, request_id="req-g", gone=True)
+            emulator.submit({}, request_id="req-h")
+            connection = _http(emulator)
+            _next(connection)
+            assert _post(connection, f"{RUNTIME}/invocation/req-g/response")[0] == 410
+            assert _next(connection)[0]["Lambda-Runtime-Aws-Request-Id"] == "req-h"
+            assert emulator.peak_in_flight == 1
+            connection.close()
+
+
+def test_next_requests_are_timed_as_they_arrive(emulator: RuntimeAPIEmulator) -> None:
+    """``next_requests`` holds when each call arrived, before it waited for an event."""
+    connection = _http(emulator)
+    got: list[bytes] = []
+    poller = threading.Thread(target=lambda: got.append(_next(connection)[1]))
+    poller.start()
+    deadline = time.monotonic() + 5
+    while not emulator.next_requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [asked] = emulator.next_requests
+    invocation = emulator.submit({"n": 1})
+    poller.join(5)
+    assert got == [b'{"n": 1}']
+    assert invocation.sent_at is not None
+    assert asked < invocation.sent_at
+    connection.close()
