@@ -466,6 +466,23 @@ class TestDetection:
         with pytest.raises(UnsupportedEvent, match="Supported sources"):
             make_handler(Recorder())(event, Context())
 
+    def test_durable_function_invocations_are_named(self, make_handler: MakeHandler) -> None:
+        # The shape of an invocation of a Lambda durable function: the execution's ARN, the
+        # checkpoint token, and the state to replay.
+        event = {
+            "DurableExecutionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:"
+            "$LATEST/durable-execution/run-1/0f1e2d3c",
+            "CheckpointToken": "token-1",
+            "InitialExecutionState": {"Operations": [], "NextMarker": ""},
+        }
+        app = Recorder()
+        handler = make_handler(app)
+        with pytest.raises(UnsupportedEvent, match="durable function") as raised:
+            handler(event, Context())
+        assert "@durable_execution" in str(raised.value)
+        # The environment serves the next HTTP event as ever.
+        assert handler(load_event(HTTP_API), Context())["statusCode"] == 200
+
     def test_rest_event_carrying_connection_id_is_http(self, make_handler: MakeHandler) -> None:
         scope, _ = serve(
             make_handler, load_event("aws-lambda-dotnet/apigw-rest-v1/proxy-event.json")

@@ -183,6 +183,17 @@ def _edge_request(event: dict[str, Any]) -> bool:
 
 
 def unsupported(event: Any) -> UnsupportedEvent:
+    if isinstance(event, dict) and "DurableExecutionArn" in event and "CheckpointToken" in event:
+        # Lambda durable functions (developer guide, "Lambda durable functions"): each
+        # invocation of a durable execution carries its ARN and the token of its checkpoint.
+        return UnsupportedEvent(
+            "This is an invocation of a Lambda durable function (the event has "
+            "DurableExecutionArn and CheckpointToken): its steps and checkpoints are driven by "
+            "the durable execution SDK's handler, not by an HTTP request. Turn durable "
+            "execution off for this function (DurableConfig in the function's configuration), "
+            "or give the durable workflow a function of its own, decorated with the SDK's "
+            "@durable_execution, and call the ASGI app's function from it."
+        )
     if isinstance(event, dict):
         keys = sorted(str(key) for key in event)
         seen = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "") if keys else "none"
