@@ -7,6 +7,7 @@ loading, log records, and the loop and its streamed responses against the Runtim
 from __future__ import annotations
 
 import base64
+import copy
 import http.client
 import io
 import json
@@ -110,6 +111,20 @@ class TestContext:
                 {"client": {"installation_id": "i", "app_package_name": "p"}},
                 {"cognitoIdentityId": "id", "cognitoIdentityPoolId": "pool"},
             ),
+            # The W3C trace context of awslambdaric 4.2: strings of three fields only.
+            (
+                {
+                    "custom": {"k": "v"},
+                    "w3c": {
+                        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                        "tracestate": "rojo=00f067aa0ba902b7",
+                        "baggage": 7,
+                        "other": "x",
+                    },
+                },
+                None,
+            ),
+            ({"w3c": "not an object"}, None),
         ],
     )
     def test_like_the_official_context(
@@ -120,12 +135,13 @@ class TestContext:
         deadline = 2_000_000_000_000
         arn = "arn:aws:lambda:eu-west-1:1:function:fn"
         official = lambda_context.LambdaContext(
-            "req", client_context, identity, deadline, arn, "tenant"
+            "req", copy.deepcopy(client_context), identity, deadline, arn, "tenant"
         )
         ours = LambdaContext(
-            "req", deadline, arn, client_context, identity, "tenant", dict(self.ENV)
+            "req", deadline, arn, copy.deepcopy(client_context), identity, "tenant", dict(self.ENV)
         )
         assert repr(ours) == repr(official)
+        assert ours.w3c() == official.w3c()
         for name in ("function_name", "memory_limit_in_mb", "log_stream_name", "tenant_id"):
             assert getattr(ours, name) == getattr(official, name)
         assert (

@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+_W3C_FIELDS = ("traceparent", "tracestate", "baggage")
+
 #: The function a local invocation (``LambdaContext.local``) belongs to, and where it lives.
 DEFAULT_FUNCTION_NAME = "mangum-like-local"
 DEFAULT_REGION = "us-east-1"
@@ -92,6 +94,7 @@ class LambdaContext:
 
     __slots__ = (
         "_deadline_ms",
+        "_w3c",
         "aws_request_id",
         "client_context",
         "function_name",
@@ -129,6 +132,17 @@ class LambdaContext:
         # invocation finds its own when several run at once (_X_AMZN_TRACE_ID is process-wide).
         self.xray_trace_id = xray_trace_id
         self.identity = CognitoIdentity(identity)
+        # The W3C trace context a caller passed in the client context's "w3c" object; like the
+        # official client (awslambdaric 4.2), it is taken out of client_context, and only its
+        # string fields traceparent, tracestate and baggage are kept.
+        self._w3c: dict[str, str] = {}
+        if isinstance(client_context, dict) and "w3c" in client_context:
+            client_context = dict(client_context)
+            fields = client_context.pop("w3c")
+            if isinstance(fields, dict):
+                self._w3c = {
+                    key: value for key in _W3C_FIELDS if isinstance(value := fields.get(key), str)
+                }
         self.client_context = ClientContext(client_context) if client_context is not None else None
         self._deadline_ms = deadline_ms
 
@@ -156,6 +170,11 @@ class LambdaContext:
             _LOCAL_ARN,
             environ=environ,
         )
+
+    def w3c(self) -> dict[str, str]:
+        """The W3C trace context (``traceparent``, ``tracestate``, ``baggage``) the invocation
+        was made with, from its client context; empty when it carried none."""
+        return dict(self._w3c)
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before Lambda's deadline for this invocation (never negative)."""
