@@ -69,7 +69,7 @@ def invoke(
     the response goes to the sink's ``instead``, or, when it has none, the buffered result is
     returned, exactly as ``handler(event, context)`` gives it.
     """
-    if sink is None:
+    if sink is None and _handoffs:
         handoff = _current_handoff()
         if handoff is not None:  # called by a wrapper the runtime loop called
             return handoff.run(handler, event, context)
@@ -581,6 +581,9 @@ def _request_line(scope: Scope) -> tuple[Any, Any]:
 #: The handoff of the invocation the runtime loop is running through a wrapper, if any.
 HANDOFF: ContextVar[Handoff | None] = ContextVar("mangum_like_handoff", default=None)
 _current_handoff = HANDOFF.get
+# Whether a Handoff was ever made in this process (by the runtime loop, for a wrapped handler):
+# until then the per-invocation path does not even look at HANDOFF.
+_handoffs = False
 
 
 class Handoff:
@@ -599,6 +602,8 @@ class Handoff:
     """
 
     def __init__(self) -> None:
+        global _handoffs
+        _handoffs = True
         self._idle: list[_AppThread] = []
         self._running: list[_AppThread] = []
         self._lock = threading.Lock()

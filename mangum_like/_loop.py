@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _get_running_loop = asyncio._get_running_loop  # C-accelerated; None outside a running loop
+_get_ident = threading.get_ident
 _modules = sys.modules
 _NEVER = float("inf")
 
@@ -41,7 +42,17 @@ def _in_foreign_loop() -> bool:
 class AsyncioRuntime:
     """One asyncio loop, driven from the calling thread or, when that is busy, from one thread."""
 
-    __slots__ = ("armed", "clock", "driving", "guard", "in_flight", "loop", "thread")
+    __slots__ = (
+        "armed",
+        "busy",
+        "clock",
+        "guard",
+        "in_flight",
+        "loop",
+        "moving",
+        "owner",
+        "thread",
+    )
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -52,12 +63,16 @@ class AsyncioRuntime:
         self.guard: asyncio.TimerHandle | None = None
         self.armed = _NEVER  # when the guard fires (its when(), without the method call)
         self.clock: Callable[[], float] = time.monotonic  # the loop's time(), see _loop()
-        # Held by the thread that drives the loop while it runs there (an invocation, a
-        # lifespan call). Another thread that finds it taken (a wrapper called by several
-        # threads of the runtime's pollers, the user's own threads) waits for it, then moves
-        # the loop to a thread of its own for good: from then on every caller hands its work
-        # to that thread and waits for it.
-        self.driving = threading.Lock()
+        # The loop runs in the calling thread only in the thread that made it (``owner``),
+        # which marks itself ``busy`` while it does. A call from any other thread (a wrapper
+        # called by several pollers of the runtime, the user's own threads) moves the loop to a
+        # thread of its own for good, once the owner is not busy: from then on every caller
+        # hands its work to that thread and waits for it. The two sides publish first and look
+        # second (busy, then thread; thread, then busy), so that one of them always sees the
+        # other; a lock would cost the per-invocation path several times as much.
+        self.owner: int | None = None
+        self.busy = False
+        self.moving = threading.Lock()
 
     def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         return self._run(fn(*args))
@@ -67,19 +82,21 @@ class AsyncioRuntime:
     ) -> None:
         # The per-invocation path, paid on every call: no method call that can be saved.
         loop = self.loop
-        if loop is None or self.thread is not None or _get_running_loop() is not None:
+        if (
+            loop is None
+            or self.thread is not None
+            or _get_ident() != self.owner
+            or _get_running_loop() is not None
+        ):
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
         sniffio = _modules.get("sniffio")  # a trio run in this thread (_in_foreign_loop)
         if sniffio is not None and getattr(sniffio.thread_local, "name", None) is not None:
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
-        driving = self.driving
-        if not driving.acquire(False):  # another thread drives the loop now
-            self._run_app_elsewhere(app, scope, cycle, budget, grace)
-            return
-        if self.thread is not None:  # moved to its thread meanwhile
-            driving.release()
+        self.busy = True
+        if self.thread is not None:  # another thread is moving the loop to its own
+            self.busy = False
             self._run_app_elsewhere(app, scope, cycle, budget, grace)
             return
         # The task stops the loop itself when the app returns: run_until_complete would spend
@@ -111,7 +128,7 @@ class AsyncioRuntime:
             if not cycle.expired:
                 raise
         finally:
-            driving.release()
+            self.busy = False
             in_flight.discard(cycle)
             if cycle.timer is not None:
                 cycle.timer.cancel()
@@ -141,7 +158,7 @@ class AsyncioRuntime:
     ) -> None:
         loop = self._loop()
         if self._drives_here():
-            if not self.driving.locked():  # the first use of the loop
+            if _get_ident() == self.owner:  # the first use of the loop, by its owner
                 self.run_app(app, scope, cycle, budget, grace)
                 return
             self._move_to_thread(loop)
@@ -199,6 +216,7 @@ class AsyncioRuntime:
         loop = self.loop
         if loop is None:
             loop = self.loop = asyncio.new_event_loop()
+            self.owner = _get_ident()
             # asyncio's loops keep time with time.monotonic(); calling it directly saves the
             # deadline guard a method call per invocation. Any other loop is asked itself.
             if type(loop).time is not asyncio.BaseEventLoop.time:
@@ -212,12 +230,13 @@ class AsyncioRuntime:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         loop = self._loop()
         if self._drives_here():
-            if self.driving.acquire(False):
+            if _get_ident() == self.owner:
+                self.busy = True
                 try:
                     if self.thread is None:
                         return loop.run_until_complete(coro)
                 finally:
-                    self.driving.release()
+                    self.busy = False
             else:
                 self._move_to_thread(loop)
         elif self.thread is None:
@@ -227,12 +246,13 @@ class AsyncioRuntime:
         return Context().run(asyncio.run_coroutine_threadsafe, coro, loop).result()
 
     def _move_to_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Another thread drives the loop: wait until it is done, then give the loop a thread."""
-        with self.driving:
+        """A thread other than the owner calls in: give the loop a thread of its own, once the
+        owner is not driving it."""
+        with self.moving:
             if self.thread is None:
-                self._start_thread(loop)
+                self._start_thread(loop, wait_for_owner=True)
 
-    def _start_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start_thread(self, loop: asyncio.AbstractEventLoop, wait_for_owner: bool = False) -> None:
         # From now on the loop runs in this thread for good: its tasks (the lifespan above
         # all) and the clients bound to it carry on unchanged.
         ready = threading.Event()
@@ -244,8 +264,12 @@ class AsyncioRuntime:
             finally:
                 loop.close()  # close() may have left it to this thread (close_from_anywhere)
 
-        self.thread = threading.Thread(target=serve, name="mangum_like-loop", daemon=True)
-        self.thread.start()
+        self.thread = thread = threading.Thread(target=serve, name="mangum_like-loop", daemon=True)
+        # Published before the owner is looked at: an owner that marks itself busy from now on
+        # sees the thread and hands its invocation over instead.
+        while wait_for_owner and self.busy:
+            time.sleep(0.0005)
+        thread.start()
         ready.wait()
 
     def detach(self) -> None:
@@ -258,7 +282,7 @@ class AsyncioRuntime:
         if self.thread is None:
             if not self._drives_here():
                 self._start_thread(loop)
-            elif self.driving.locked():  # another thread drives it: create_task is not safe
+            elif _get_ident() != self.owner:  # create_task is for the owner's thread only
                 self._move_to_thread(loop)
 
         async def task() -> Any:
