@@ -67,29 +67,35 @@ def _lambda_errors(value: bool | Iterable[int] | None) -> frozenset[int] | None:
     ``None`` reads ``MANGUM_LIKE_LAMBDA_ERRORS``: unset or ``false`` is off, ``true`` turns
     exceptions into Lambda errors, a list such as ``500,502-504`` adds those statuses.
     """
-    option = "lambda_errors"
     if value is None:
-        raw = os.environ.get(LAMBDA_ERRORS_ENV, "").strip().lower()
+        given = os.environ.get(LAMBDA_ERRORS_ENV, "")
+        raw = given.strip().lower()
         if raw in _OFF:
             return None
         if raw in _ON:
             return frozenset()
-        option = LAMBDA_ERRORS_ENV
         statuses: set[int] = set()
         for part in raw.split(","):
-            low, _, high = part.strip().partition("-")
-            if not (low.isdigit() and (high or low).isdigit()):
-                statuses.clear()
+            low, dash, high = (piece.strip() for piece in part.partition("-"))
+            if not (low.isdigit() and (high.isdigit() if dash else True)):
                 break
-            statuses.update(range(int(low), int(high or low) + 1))
-        value = statuses or [raw]  # type: ignore[list-item]  # a bad value, reported below
+            first, last = int(low), int(high) if dash else int(low)
+            if not 100 <= first <= last <= 599:
+                break
+            statuses.update(range(first, last + 1))
+        else:
+            return frozenset(statuses)
+        raise ConfigurationError(
+            f"{LAMBDA_ERRORS_ENV} must be true or false (1, 0, on, off, yes, no), or a list of "
+            f"HTTP statuses and ranges such as 500,502-504, got {given!r}"
+        )
     if value is False:
         return None
     if value is True:
         return frozenset()
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise ConfigurationError(
-            f"{option} must be True, False or a list of HTTP statuses, got {value!r}"
+            f"lambda_errors must be True, False or a list of HTTP statuses, got {value!r}"
         )
     codes = list(value)
     if not all(
@@ -97,8 +103,7 @@ def _lambda_errors(value: bool | Iterable[int] | None) -> frozenset[int] | None:
         for code in codes
     ):
         raise ConfigurationError(
-            f"{option} must be True, False or a list of HTTP statuses (100-599, ranges such as "
-            f"502-504 in the environment variable), got {value!r}"
+            f"lambda_errors must be True, False or a list of HTTP statuses (100-599), got {value!r}"
         )
     return frozenset(codes)
 

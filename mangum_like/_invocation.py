@@ -187,7 +187,10 @@ def _settle(
             getattr(context, "aws_request_id", None),
             error,
         )
-        failure.__cause__ = error
+        if error is not None:
+            # The error document's stack trace is where the app raised.
+            failure.__cause__ = error
+            failure = failure.with_traceback(error.__traceback__)
         if sink is None:
             raise failure
         sink.settle(failure)

@@ -223,6 +223,21 @@ def test_cli_invoke_calls_a_decorated_mangum_once() -> None:
     assert done.stderr.count("DECORATOR CALLED") == 1
 
 
+@pytest.mark.parametrize("option", [["--backend", "trio"], ["--base-path", "/api"]])
+def test_cli_refuses_app_options_for_a_wrapped_handler(option: list[str]) -> None:
+    cli = Path(sys.executable).with_name("mangum-like")
+    done = subprocess.run(
+        [str(cli), "invoke", "tests.lambda_apps.decorated_mangum:handler", *option],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{option[0]} applies to an ASGI app" in done.stderr
+    assert "DECORATOR CALLED" not in done.stderr
+
+
 # -- a Mangum looks like a function to decorators -----------------------------------------------
 
 

@@ -352,7 +352,20 @@ def test_env_status_list_and_ranges(
 
 
 @pytest.mark.parametrize(
-    "value", ["maybe", "5OO", "500,abc", "99", "600", "504-502", "500,,502", "-1", "500-502-504"]
+    "value",
+    [
+        "maybe",
+        "5OO",
+        "500,abc",
+        "99",
+        "600",
+        "504-502",
+        "500,,502",
+        "-1",
+        "500-502-504",
+        "500-",
+        "500-600",
+    ],
 )
 def test_env_bad_values_raise_at_construction(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv(ENV, value)
@@ -490,6 +503,9 @@ def test_e2e_on_the_invocation_fails_and_the_environment_goes_on(argv: tuple[str
         assert error["errorType"] == "InvocationFailed"
         assert error["errorMessage"] == BOOM
         assert error["requestId"] == "req-boom"
+        # The stack trace shows where the app raised.
+        assert any("errors_app.py" in frame for frame in error["stackTrace"]), error
+
         # The next invocation is served by the same environment: lifespan state intact.
         assert answer(emulator.invoke(url_event("/ok"))) == (200, f"ok {TOKEN} 1".encode())
         # 503 is not listed: the app's answer stands.

@@ -121,6 +121,15 @@ class Function:
             self.handler: Callable[[Any, Any], Any] = target
         elif kind == HANDLER:
             # A wrapper around a Mangum or a plain function: called as Lambda calls it.
+            if base_path is not None or backend is not None:
+                given = "--base-path" if base_path is not None else "--backend"
+                raise CLIError(
+                    f"{given} applies to an ASGI app, and {target!r} is a Lambda handler "
+                    "(a function of event and context, or a wrapper around a Mangum handler): "
+                    "pass the option where its Mangum is made, as Mangum(app, "
+                    "api_gateway_base_path=..., backend=...), or name the app itself "
+                    "(MODULE:app)"
+                )
             self.handler = target
         else:
             try:
