@@ -405,6 +405,37 @@ def test_opentelemetry_one_server_span_per_invocation(
         assert span["sampled"] is True
 
 
+@pytest.mark.parametrize("mode_env", [{}, STREAMING], ids=["buffered", "response_stream"])
+def test_opentelemetry_span_per_invocation_on_managed_instances(
+    mode_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Our runtime's loop mode of Lambda Managed Instances: four invocations in flight at once
+    through the instrumentor's proxy, each its own SERVER span continuing its own event's
+    ``traceparent`` (the X-Ray variable is process-wide there, and left unset)."""
+    spans_file = tmp_path / "spans.jsonl"
+    env = {**mode_env, "WRAPPED_OTEL_SPANS": str(spans_file), "WRAPPED_OTEL_PARENT": "w3c"}
+    count = 4
+    traces = [f"{0xFACE0 + index:032x}" for index in range(count)]
+    with environment("ours", OTEL, env, max_concurrency=count) as emulator:
+        events = [
+            function_url(
+                "GET", "/traced", headers={"traceparent": f"00-{trace}-{0xBEEF0 + i:016x}-01"}
+            )
+            for i, trace in enumerate(traces)
+        ]
+        invocations = emulator.invoke_all(events, wait=WAIT)
+        for invocation in invocations:
+            result = answer(invocation, emulator)
+            assert (result.status, result.body) == (200, b"traced")
+        spans = otel_spans(spans_file)
+    server = [span for span in spans if span["kind"] == "SERVER"]
+    by_request = {span["attributes"].get("faas.invocation_id"): span for span in server}
+    assert len(server) == count, f"{spans}\n{emulator.output}"
+    assert emulator.peak_in_flight == count  # all in flight at once
+    for invocation, trace in zip(invocations, traces, strict=True):
+        assert by_request[invocation.request_id]["trace_id"] == trace
+
+
 # -- 5. Sentry ----------------------------------------------------------------------------------
 
 SENTRY = f"{APPS}.wrapped_sentry"
