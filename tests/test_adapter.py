@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextvars
 import gc
 import logging
 import threading
@@ -106,6 +107,49 @@ class TestResponseFaults:
             "isBase64Encoded": False,
         }
         assert "could not be mapped" in caplog.text
+
+
+APP_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("app_var", default="caller")
+
+
+class _SeenContext(logging.Handler):
+    """Records, for each record, the value APP_VAR has where the record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), APP_VAR.get()))
+
+
+class TestAppExceptionsAreLoggedInTheAppsContext:
+    """What reports errors (Sentry's deduplication) keeps state in context variables set while
+    the app ran: the log line of the app's exception is emitted in the app's own context."""
+
+    @pytest.mark.parametrize("after_response", [False, True], ids=["before", "after-500"])
+    def test_the_app_context_is_current_when_its_exception_is_logged(
+        self, make_handler: MakeHandler, backend: str, after_response: bool
+    ) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            APP_VAR.set("app")
+            if after_response:
+                await send({"type": "http.response.start", "status": 500, "headers": []})
+                await send({"type": "http.response.body", "body": b"oops"})
+            raise ZeroDivisionError("boom")
+
+        seen = _SeenContext()
+        library = logging.getLogger("mangum_like")
+        library.addHandler(seen)
+        try:
+            result = make_handler(app, lifespan="off", backend=backend)(load_event(REST), Context())
+        finally:
+            library.removeHandler(seen)
+        assert result["statusCode"] == 500
+        [(message, value)] = [(m, v) for m, v in seen.seen if "GET" in m or "POST" in m]
+        assert ("Exception in the app" if after_response else "The app raised") in message
+        assert value == "app"
+        assert APP_VAR.get() == "caller"  # the caller's own context is left as it was
 
 
 class TestStartupFailureWhileTheAppRuns:
