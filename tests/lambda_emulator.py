@@ -535,6 +535,26 @@ class RuntimeAPIEmulator:
         if not self.init_done.wait(seconds):
             raise TimeoutError(f"the runtime did not finish init in {seconds} s:\n{self.output}")
 
+    def next_request_after(self, after: float, seconds: float = 10.0) -> float:
+        """When the runtime called ``invocation/next`` after ``after`` (monotonic time); fails
+        at once if the runtime process exits instead, or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            later = [at for at in list(self.next_requests) if at > after]
+            if later:
+                return later[0]
+            process = self.process
+            if process is not None and process.poll() is not None:
+                raise AssertionError(
+                    f"the runtime exited with status {process.returncode} instead of asking for "
+                    f"the next invocation; its output:\n{self.output}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no GET .../invocation/next within {seconds} s; output:\n{self.output}"
+                )
+            time.sleep(0.01)
+
     def end_environment(self, grace: float = 0.5, *, process_group: bool = False) -> EnvironmentEnd:
         """End the environment as Lambda does: SIGTERM and SIGKILL after ``grace`` seconds when
         an extension is registered; SIGKILL straight away when none is.

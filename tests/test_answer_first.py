@@ -42,19 +42,8 @@ def next_request_after(
     emulator: RuntimeAPIEmulator, invocation: Invocation, seconds: float = 10.0
 ) -> float:
     """When the runtime asked for its next invocation after it received ``invocation``."""
-    sent_at = invocation.sent_at
-    assert sent_at is not None
-    deadline = time.monotonic() + seconds
-    while True:
-        later = [at for at in list(emulator.next_requests) if at > sent_at]
-        if later:
-            return later[0]
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no GET .../invocation/next within {seconds} s of the event; runtime output:\n"
-                f"{emulator.output}"
-            )
-        time.sleep(0.01)
+    assert invocation.sent_at is not None
+    return emulator.next_request_after(invocation.sent_at, seconds)
 
 
 def warm(emulator: RuntimeAPIEmulator) -> None:

@@ -46,28 +46,6 @@ def echoed(invocation: Invocation, emulator: RuntimeAPIEmulator) -> None:
     )
 
 
-def asks_again(emulator: RuntimeAPIEmulator, after: float, seconds: float = 5.0) -> float:
-    """When the runtime called ``invocation/next`` after ``after`` (monotonic time); fails at
-    once if the runtime process has exited instead."""
-    deadline = time.monotonic() + seconds
-    while True:
-        later = [at for at in list(emulator.next_requests) if at > after]
-        if later:
-            return later[0]
-        process = emulator.process
-        assert process is not None
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the runtime exited with status {process.returncode} instead of asking for "
-                f"the next invocation; its output:\n{emulator.output}"
-            )
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no GET .../invocation/next within {seconds} s; output:\n{emulator.output}"
-            )
-        time.sleep(0.01)
-
-
 def lines_when(
     emulator: RuntimeAPIEmulator, wanted: Callable[[str], bool], seconds: float
 ) -> list[str]:
@@ -189,7 +167,7 @@ def test_our_runtime_survives_a_410_with_one_warning(kind: str) -> None:
         assert stale.kind == "gone", emulator.output
         assert stale.posted == ("error" if kind == "error" else "response")
         assert stale.answered_at is not None
-        asks_again(emulator, stale.answered_at)
+        emulator.next_request_after(stale.answered_at, 5.0)
         assert_one_gone_warning(emulator, stale)
         fresh = emulator.invoke(event)
         assert fresh.kind == ("error" if kind == "error" else "response"), emulator.output
@@ -235,7 +213,7 @@ def test_official_client_goes_on_after_a_410_on_managed_instances() -> None:
         assert stale.answered_at is not None
         # The other workers were waiting in invocation/next already: a call after the 410 is
         # the refused worker's, back for more.
-        asks_again(emulator, stale.answered_at)
+        emulator.next_request_after(stale.answered_at, 5.0)
         again = emulator.invoke_all([{"n": n} for n in range(2, 10)])
         for invocation in again:
             assert invocation.kind == "response", emulator.output

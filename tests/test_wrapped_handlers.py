@@ -38,6 +38,7 @@ import pytest
 from tests.example_events import function_url, http_api, read
 from tests.lambda_apps.wrapped_plain import BACKGROUND_SECONDS
 from tests.lambda_emulator import Invocation, RuntimeAPIEmulator
+from tests.test_answer_first import next_request_after
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = "tests.lambda_apps"
@@ -125,33 +126,6 @@ def answer(invocation: Invocation, emulator: RuntimeAPIEmulator) -> Answer:
         return Answer(int(prelude["statusCode"]), headers, body, streamed=True)
     result = read(invocation.json())
     return Answer(result.status, result.headers, result.body, streamed=False)
-
-
-def next_call_times(emulator: RuntimeAPIEmulator) -> list[float]:
-    """Monotonic times of every ``GET .../invocation/next`` call, as they arrived."""
-    times = getattr(emulator, "next_calls", None)
-    if times is None:
-        times = emulator.next_requests
-    return list(times)
-
-
-def next_call_after(
-    emulator: RuntimeAPIEmulator, invocation: Invocation, seconds: float = WAIT
-) -> float:
-    """When the runtime asked for its next invocation after it received ``invocation``."""
-    sent_at = invocation.sent_at
-    assert sent_at is not None
-    deadline = time.monotonic() + seconds
-    while True:
-        later = [at for at in next_call_times(emulator) if at > sent_at]
-        if later:
-            return later[0]
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no GET .../invocation/next within {seconds} s of the event; runtime output:\n"
-                f"{emulator.output}"
-            )
-        time.sleep(0.01)
 
 
 def output_lines(emulator: RuntimeAPIEmulator, prefix: str) -> list[str]:
@@ -419,7 +393,10 @@ def test_opentelemetry_span_per_invocation_on_managed_instances(
     with environment("ours", OTEL, env, max_concurrency=count) as emulator:
         events = [
             function_url(
-                "GET", "/traced", headers={"traceparent": f"00-{trace}-{0xBEEF0 + i:016x}-01"}
+                "GET",
+                "/traced",
+                query="ms=300",
+                headers={"traceparent": f"00-{trace}-{0xBEEF0 + i:016x}-01"},
             )
             for i, trace in enumerate(traces)
         ]
@@ -635,7 +612,7 @@ def test_sentry_reports_each_failure_once_before_the_next_invocation(
                 assert answer(invocation, emulator).status == 500
                 invocations.append(invocation)
             # When the runtime asked for the next invocation after each of them.
-            asked = [next_call_after(emulator, invocation) for invocation in invocations]
+            asked = [next_request_after(emulator, invocation, WAIT) for invocation in invocations]
             errors = wait_until(lambda: len(sentry.error_events()) >= len(markers))
             time.sleep(0.3)  # a report sent late, or twice, would come in meanwhile
             with sentry.lock:
@@ -740,7 +717,7 @@ def test_decorated_mangum_answers_first_and_finishes_after(runtime_name: str) ->
         result = answer(invocation, emulator)
         assert (result.status, result.body) == (200, b"answered x1")
         assert result.headers["x-wrapped-by"] == f"decorator {invocation.request_id}"
-        asked = next_call_after(emulator, invocation)
+        asked = next_request_after(emulator, invocation, WAIT)
         assert invocation.sent_at is not None
         if runtime_name == "ours":
             assert invocation.duration < EARLY, f"{invocation.duration:.3f} s\n{emulator.output}"

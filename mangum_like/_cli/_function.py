@@ -16,7 +16,7 @@ from .._adapter import Mangum
 from .._exceptions import MangumLikeError
 from .._lambda.context import LambdaContext
 from .._lambda.errors import MARSHAL_ERROR, RESPONSE_SIZE_TOO_LARGE, FaultError, error_result
-from .._lambda.handler import HANDLER, MANGUM, find_attribute, handler_kind, split_handler
+from .._lambda.handler import APP, HANDLER, MANGUM, find_attribute, handler_kind, split_handler
 from .._lambda.payload import MAX_RESULT_BYTES, escapes_non_ascii, to_json
 
 logger = logging.getLogger("mangum_like.cli")
@@ -108,28 +108,24 @@ class Function:
             raise CLIError(
                 f"{target!r} is neither an ASGI application nor a Lambda handler (not callable)"
             ) from None
+        if kind != APP and (base_path is not None or backend is not None):
+            given = "--base-path" if base_path is not None else "--backend"
+            what = (
+                "a Mangum handler, which has its own"
+                if kind == MANGUM
+                else f"{target!r}, a Lambda handler (a function of event and context, or a "
+                "wrapper around a Mangum handler)"
+            )
+            raise CLIError(
+                f"{given} applies to an ASGI app, and this is {what}: pass it where the Mangum "
+                "is made, as Mangum(app, api_gateway_base_path=..., backend=...), or name the "
+                "app itself (MODULE:app) to serve it with these options"
+            )
         if kind == MANGUM:
-            if base_path is not None or backend is not None:
-                given = "--base-path" if base_path is not None else "--backend"
-                raise CLIError(
-                    f"{given} applies to an ASGI app, and this is a Mangum handler, which has "
-                    "its own: pass it where the handler is made, as Mangum(app, "
-                    "api_gateway_base_path=..., backend=...), or name the app itself "
-                    "(MODULE:app) to serve it with these options"
-                )
             self.mangum = target
             self.handler: Callable[[Any, Any], Any] = target
         elif kind == HANDLER:
             # A wrapper around a Mangum or a plain function: called as Lambda calls it.
-            if base_path is not None or backend is not None:
-                given = "--base-path" if base_path is not None else "--backend"
-                raise CLIError(
-                    f"{given} applies to an ASGI app, and {target!r} is a Lambda handler "
-                    "(a function of event and context, or a wrapper around a Mangum handler): "
-                    "pass the option where its Mangum is made, as Mangum(app, "
-                    "api_gateway_base_path=..., backend=...), or name the app itself "
-                    "(MODULE:app)"
-                )
             self.handler = target
         else:
             try:

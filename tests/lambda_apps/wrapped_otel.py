@@ -21,6 +21,7 @@ invocation's X-Ray header from ``_X_AMZN_TRACE_ID`` (which the runtime sets from
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -86,6 +87,7 @@ trace.set_tracer_provider(provider)
 
 
 async def traced(request: Request) -> PlainTextResponse:
+    await asyncio.sleep(int(request.query_params.get("ms", "0")) / 1000)  # ?ms=: in flight a while
     return PlainTextResponse("traced")
 
 
