@@ -324,6 +324,14 @@ def test_corpus_event_outcome(name: str, make_handler: MakeHandler) -> None:
             handler(event, Context())
         assert "Supported sources" in str(info.value)
         assert sorted(event)[0] in str(info.value)
+        # An event of a WebSocket API (CONNECT, MESSAGE, DISCONNECT) is named as one.
+        context = event.get("requestContext") if isinstance(event, dict) else None
+        is_websocket = isinstance(context, dict) and context.get("eventType") in (
+            "CONNECT",
+            "MESSAGE",
+            "DISCONNECT",
+        )
+        assert ("WebSocket API" in str(info.value)) == is_websocket
         assert app.scopes == []
         # With pass_through_path the same event reaches the app as JSON, and its JSON answer
         # is the Lambda result.

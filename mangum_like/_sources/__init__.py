@@ -194,6 +194,7 @@ def unsupported(event: Any) -> UnsupportedEvent:
             "or give the durable workflow a function of its own, decorated with the SDK's "
             "@durable_execution, and call the ASGI app's function from it."
         )
+    websocket = _websocket_event(event)
     if isinstance(event, dict):
         keys = sorted(str(key) for key in event)
         seen = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "") if keys else "none"
@@ -201,7 +202,26 @@ def unsupported(event: Any) -> UnsupportedEvent:
     else:
         what = f"an event of type {type(event).__name__}"
     return UnsupportedEvent(
-        f"mangum_like cannot tell which HTTP source sent {what}. Supported sources: "
+        f"{websocket}mangum_like cannot tell which HTTP source sent {what}. Supported sources: "
         f"{SUPPORTED}. Pass pass_through_path='/events' to POST other events to the app as "
         "JSON, or custom_handlers=[...] to map them yourself."
+    )
+
+
+def _websocket_event(event: Any) -> str:
+    """What to say first of an event of an API Gateway WebSocket API, or nothing.
+
+    Their ``requestContext`` has a ``connectionId`` and an ``eventType`` of ``CONNECT``,
+    ``MESSAGE`` or ``DISCONNECT`` ("WebSocket APIs" in the API Gateway developer guide).
+    """
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(context, dict) or "connectionId" not in context:
+        return ""
+    kind = context.get("eventType")
+    if kind not in ("CONNECT", "MESSAGE", "DISCONNECT"):
+        return ""
+    return (
+        f"This is an event of an API Gateway WebSocket API ({kind} on route "
+        f"{context.get('routeKey')!r}, connection {context.get('connectionId')!r}): WebSocket "
+        "APIs are not among mangum_like's sources yet; serve them from a function of their own. "
     )
