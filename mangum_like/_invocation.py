@@ -621,7 +621,8 @@ class Handoff:
         return worker.start(app_context, handler, event, context)
 
     def finish(self) -> None:
-        """Wait for the apps of this invocation to return; log what failed after its answer."""
+        """Wait for the apps of this invocation to return (what failed after its answer is
+        logged by their threads)."""
         with self._lock:
             running, self._running = self._running, []
         for worker in running:
@@ -633,7 +634,7 @@ class Handoff:
 class _AppThread:
     """A thread that runs one invocation at a time for a ``Handoff``, reused across them."""
 
-    __slots__ = ("answer", "answered", "done", "error", "job", "ready", "result", "thread")
+    __slots__ = ("answered", "done", "error", "handed_over", "job", "ready", "result", "thread")
 
     def __init__(self) -> None:
         self.job: tuple[Any, ...] | None = None
@@ -643,14 +644,14 @@ class _AppThread:
         self.done.set()
         self.result: Any = None
         self.error: BaseException | None = None
-        self.answer = False  # the result was handed over before the invocation ended
+        self.handed_over = False  # the result went to the caller before the invocation ended
         self.thread = threading.Thread(target=self._serve, name="mangum_like-app", daemon=True)
         self.thread.start()
 
     def start(
         self, app_context: Any, handler: Mangum, event: Any, context: LambdaContext
     ) -> LambdaResult | None:
-        self.result, self.error, self.answer = None, None, False
+        self.result, self.error, self.handed_over = None, None, False
         self.answered.clear()
         self.done.clear()
         self.job = (app_context, handler, event, context)
@@ -672,7 +673,7 @@ class _AppThread:
             self.result = answer()
         except Exception as exc:  # fails the invocation (PassThroughFailed): the wrapper's
             self.error = exc
-        self.answer = True
+        self.handed_over = True
         self.answered.set()
 
     def _serve(self) -> None:
@@ -685,7 +686,7 @@ class _AppThread:
             try:
                 app_context.run(invoke, handler, event, context, Early(self._deliver))
             except Exception as exc:
-                if self.answer:
+                if self.handed_over:
                     logger.exception("The invocation failed after its result was returned")
                 else:
                     self.error = exc

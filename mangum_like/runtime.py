@@ -57,7 +57,7 @@ from ._lambda.errors import (
 from ._lambda.handler import APP, MANGUM, find_attribute, handler_kind, split_handler
 from ._lambda.logs import ERROR_DOCUMENT, REQUEST_ID, TENANT_ID, setup_logging
 from ._lambda.payload import escapes_non_ascii, to_json
-from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError
+from ._lambda.rapi import RUNTIME_API_ENV, RUNTIME_PATH, Connection, RuntimeAPIError, read_answer
 from ._lambda.stream import (
     ERROR_TRAILERS,
     HTTP_INTEGRATION_RESPONSE,
@@ -165,6 +165,8 @@ class RuntimeLoop:
         # Any other handler (a wrapper around a Mangum, a plain function) runs with a handoff:
         # a Mangum it calls returns its result to it as early (see _invocation.Handoff).
         self._handoff: Handoff | None = None
+        # One write per request, its answer read by hand (_lambda.rapi): bound once here.
+        self._exchange = connection.exchange
         self._host = connection.address.encode("latin-1")
         self._next_request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (_NEXT.encode(), self._host)
         # The current invocation's Lambda-Runtime-Invocation-Id header, to send back with its
@@ -325,37 +327,6 @@ class RuntimeLoop:
         if status != 202:
             refused("result", request_id, status, answer)
 
-    def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Send one whole request in one write and read the answer, on the kept-alive connection.
-
-        The two requests of every invocation (``/next`` and ``/response``) take this path, which
-        costs about half of ``HTTPConnection.request`` and ``getresponse``: the request goes out
-        whole (``request`` writes headers and body apart: two packets, two wake-ups of the
-        Runtime API), and the answer, a status line, a few headers and a body of known length
-        from a local server, is read without the e-mail header parser.
-        """
-        client = self.connection.http
-        for attempt in (0, 1):
-            if client.sock is None:
-                client.connect()
-            sock = client.sock
-            try:
-                sock.sendall(request)
-                # A reader for this answer only, as http.client has: one kept open would keep
-                # the socket's descriptor open after the connection is closed.
-                with sock.makefile("rb") as reader:
-                    status, headers, body = _read_answer(reader)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The API closed the kept-alive connection since its last use: reopen, once.
-                client.close()
-                if attempt:
-                    raise
-                continue
-            if headers.get("connection", "").lower() == "close":
-                client.close()
-            return status, headers, body
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def _post_error(self, request_id: str, exc: BaseException) -> None:
         error = error_result(exc, request_id)
         logger.error(
@@ -423,39 +394,6 @@ def _flush_sentry() -> None:
 
 _NEXT = f"{RUNTIME_PATH}/invocation/next"
 _RUNTIME_PATH_BYTES = RUNTIME_PATH.encode()
-
-
-def _read_answer(reader: Any) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-cased names) and body of one HTTP/1.1 answer (RFC 9112)."""
-    line = reader.readline(_LINE_MAX)
-    if not line:
-        raise http.client.RemoteDisconnected("the Runtime API closed the connection")
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        raise http.client.BadStatusLine(repr(line))
-    headers: dict[str, str] = {}
-    while True:
-        line = reader.readline(_LINE_MAX)
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        pieces = []
-        while size := int(reader.readline(_LINE_MAX).split(b";", 1)[0], 16):
-            pieces.append(reader.read(size))
-            reader.readline(_LINE_MAX)
-        while reader.readline(_LINE_MAX) not in (b"\r\n", b"\n", b""):
-            pass  # trailers
-        return int(parts[1]), headers, b"".join(pieces)
-    length = int(headers.get("content-length") or 0)
-    body: bytes = reader.read(length) if length else b""
-    if len(body) < length:
-        raise http.client.IncompleteRead(body, length - len(body))
-    return int(parts[1]), headers, body
-
-
-_LINE_MAX = 65536 + 1
 
 
 class _Poster:
@@ -609,7 +547,7 @@ class StreamedResponse:
         try:
             client.sock.sendall(last)
             with client.sock.makefile("rb") as reader:
-                status, headers, body = _read_answer(reader)
+                status, headers, body = read_answer(reader)
         except (OSError, AttributeError, http.client.HTTPException) as exc:
             self._broken()
             raise ConnectionError(f"the response stream to the Runtime API broke: {exc}") from exc

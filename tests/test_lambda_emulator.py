@@ -37,10 +37,10 @@ def emulator() -> Iterator[RuntimeAPIEmulator]:
         yield emulator
 
 
-def next_invocation(connection: Connection) -> tuple[dict[str, str], bytes]:
+def next_invocation(connection: Connection) -> tuple[http.client.HTTPMessage, bytes]:
     reply = connection.request("GET", f"{RUNTIME}/invocation/next")
     assert reply.status == 200
-    return dict(reply.headers.items()), reply.body
+    return reply.headers, reply.body
 
 
 class TestRuntimeAPI:

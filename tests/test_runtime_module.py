@@ -29,12 +29,11 @@ from mangum_like import Mangum
 from mangum_like._lambda.errors import CALLERS, FaultError, error_result
 from mangum_like._lambda.logs import TelemetryLogHandler, setup_logging
 from mangum_like._lambda.payload import escapes_non_ascii, to_json
-from mangum_like._lambda.rapi import Connection, RuntimeAPIError
+from mangum_like._lambda.rapi import Connection, RuntimeAPIError, read_answer
 from mangum_like.runtime import (
     LambdaContext,
     RuntimeLoop,
     StreamedResponse,
-    _read_answer,
     load_handler,
     main,
     make_handler,
@@ -275,7 +274,7 @@ def test_error_result_keeps_every_frame_when_all_are_the_runtime_s() -> None:
 class TestReadAnswer:
     def test_content_length(self) -> None:
         answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-        assert _read_answer(io.BytesIO(answer)) == (
+        assert read_answer(io.BytesIO(answer)) == (
             200,
             {"content-type": "application/json", "content-length": "2"},
             b"{}",
@@ -286,11 +285,11 @@ class TestReadAnswer:
             b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n"
         )
-        status, _, body = _read_answer(io.BytesIO(answer))
+        status, _, body = read_answer(io.BytesIO(answer))
         assert (status, body) == (202, b"abcde")
 
     def test_no_body(self) -> None:
-        assert _read_answer(io.BytesIO(b"HTTP/1.1 204 No Content\n\n")) == (204, {}, b"")
+        assert read_answer(io.BytesIO(b"HTTP/1.1 204 No Content\n\n")) == (204, {}, b"")
 
     @pytest.mark.parametrize(
         ("answer", "error"),
@@ -304,7 +303,7 @@ class TestReadAnswer:
     )
     def test_broken_answers(self, answer: bytes, error: type[Exception]) -> None:
         with pytest.raises(error):
-            _read_answer(io.BytesIO(answer))
+            read_answer(io.BytesIO(answer))
 
 
 def test_connection_close_answer_closes_the_connection() -> None:
